@@ -25,19 +25,21 @@ from scim2_models import Bulk
 from scim2_models import ChangePassword
 from scim2_models import EnterpriseUser
 from scim2_models import ETag
+from scim2_models import External
 from scim2_models import Filter
 from scim2_models import Group
 from scim2_models import Mutability
 from scim2_models import Pagination
 from scim2_models import Patch
+from scim2_models import Reference
 from scim2_models import Resource
+from scim2_models import ResourceType as ResourceTypeDocument
 from scim2_models import Returned
 from scim2_models import Schema
 from scim2_models import ServiceProviderConfig
 from scim2_models import Sort
 from scim2_models import Uniqueness
 from scim2_models import User
-from scim2_models import ResourceType as ResourceTypeDocument
 
 # RFC 7643 §3.1 common attributes (id, externalId, meta) are declared on
 # scim2-models' Resource base and left out of every Schema document, as the RFC
@@ -267,7 +269,7 @@ class ResourceType:
         The URN is returned as declared; an unknown URN prefix returns
         ``(None, path)`` unchanged so callers can report it.
         """
-        if not path[:4].lower() == "urn:":
+        if path[:4].lower() != "urn:":
             return None, path
         folded = path.lower()
         for urn in self.schema_urns:
@@ -411,7 +413,9 @@ class SchemaRegistry:
     ) -> dict[str, Any]:
         """The ``/ServiceProviderConfig`` document (RFC 7643 §5, RFC 9865)."""
         config = ServiceProviderConfig(
-            documentation_uri=capabilities.documentation_uri,
+            documentation_uri=Reference[External](capabilities.documentation_uri)
+            if capabilities.documentation_uri
+            else None,
             patch=Patch(supported=capabilities.patch),
             bulk=Bulk(
                 supported=capabilities.bulk,
@@ -428,7 +432,9 @@ class SchemaRegistry:
                     name="OAuth Bearer Token",
                     description="A per-tenant secret token sent as "
                     "'Authorization: Bearer <token>'.",
-                    spec_uri="https://www.rfc-editor.org/info/rfc6750",
+                    spec_uri=Reference[External](
+                        "https://www.rfc-editor.org/info/rfc6750"
+                    ),
                     primary=True,
                 )
             ],
