@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
 from functools import lru_cache
+from types import CodeType
 from typing import Any
 from typing import Final
 from unicodedata import normalize
@@ -526,15 +527,274 @@ def _never(_: Mapping[str, Any]) -> bool:
     return False
 
 
+@lru_cache(maxsize=512)
+def _compile_source(code: str) -> CodeType:
+    """Byte-compile generated source once per filter *shape*.
+
+    Literals live in the namespace, not in the source, so every Entra match
+    query (``userName eq "<a new address>"``) has the same source and reuses
+    this code object; only the cheap ``exec`` that binds the namespace runs.
+    """
+    return compile(code, "<scim filter>", "exec")
+
+
+_SYMBOLS: Final = {
+    _EQ: "==",
+    _NE: "!=",
+    CompareOperator.gt: ">",
+    CompareOperator.ge: ">=",
+    CompareOperator.lt: "<",
+    CompareOperator.le: "<=",
+}
+
+
+def _test_source(
+    attribute: AttributeSchema,
+    op: CompareOperator,
+    expected: Any,
+    read: str,
+    out: _Source,
+) -> str | None:
+    """The inline test of the value ``read`` evaluates to, or ``None`` for the
+    types left to the closures (numbers, binary)."""
+    if expected is None:
+        if op is _EQ:
+            return f"({read} is None)"
+        return f"({read} is not None)" if op is _NE else "False"
+    value = out.variable()
+    constant = out.constant(expected)
+    kind = attribute.type
+    if kind in _STRING_TYPES:
+        if attribute.case_exact:
+            key = f"({value} if {value}.isascii() else _exact({value}))"
+        else:
+            key = f"({value}.lower() if {value}.isascii() else _fold({value}))"
+        bound = f"({value} := {read})"
+        if op is _NE:
+            return f"({bound}.__class__ is not str or {key} != {constant})"
+        if op is _EQ and not attribute.case_exact:
+            # ASCII keeps its length when folded: reject on length first.
+            size = out.constant(len(expected))
+            return (
+                f"({bound}.__class__ is str and ((len({value}) == {size} and "
+                f"{value}.lower() == {constant}) if {value}.isascii() else "
+                f"_fold({value}) == {constant}))"
+            )
+        test = {
+            _EQ: f"{key} == {constant}",
+            CompareOperator.co: f"{constant} in {key}",
+            CompareOperator.sw: f"{key}.startswith({constant})",
+            CompareOperator.ew: f"{key}.endswith({constant})",
+        }.get(op) or f"{key} {_SYMBOLS[op]} {constant}"
+        return f"({bound}.__class__ is str and {test})"
+    if kind is _T.boolean:
+        return f"({read} {'is not' if op is _NE else 'is'} {constant})"
+    if kind is _T.date_time:
+        bound = f"({value} := _instant({read}))"
+        if op is _NE:
+            return f"({bound} is None or {value} != {constant})"
+        return f"({bound} is not None and {value} {_SYMBOLS[op]} {constant})"
+    return None
+
+
+class _Source:
+    """The namespace and names of one generated filter function.
+
+    A compiled filter is one Python function whose body is the whole boolean
+    expression, with the common leaves (a string, boolean or dateTime
+    attribute read off the resource and compared) written out inline, so
+    evaluating ``a and b`` costs one call instead of five. Only names this
+    class makes appear in the source: every value, the client's literals
+    included, reaches the function through its namespace, never as text.
+    """
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {
+            "__builtins__": {},
+            "_fold": _fold,
+            "_exact": _exact,
+            "_instant": _parse_datetime,
+            "_present": _is_present,
+            "str": str,
+            "dict": dict,
+            "list": list,
+            "len": len,
+        }
+        self._count = 0
+        self.functions: list[str] = []
+        """Helper functions the expression calls (loops over multi-valued attributes)."""
+
+    def constant(self, value: Any) -> str:
+        self._count += 1
+        name = f"_c{self._count}"
+        self.namespace[name] = value
+        return name
+
+    def variable(self) -> str:
+        self._count += 1
+        return f"_v{self._count}"
+
+
 class _Compiler:
     def __init__(self, scope: _Scope) -> None:
         self.scope = scope
+        self.read_attributes: set[str] = set()
+
+    def resolve(self, path: AttrPath) -> AttributeSchema | None:
+        found = self.scope.resolve(path)
+        if found is not None and self.scope.element_of is None:
+            top = found.parent or found
+            name = top.name.lower()
+            self.read_attributes.add(
+                f"{top.extension_urn.lower()}:{name}" if top.extension_urn else name
+            )
+        return found
 
     def read(self, attribute: AttributeSchema) -> _Reader:
         if self.scope.element_of is not None:
             name = attribute.name
             return lambda element: element.get(name)
         return _reader(attribute)
+
+    def build(self, node: FilterNode) -> Predicate:
+        """One generated function for the whole tree (see :class:`_Source`);
+        the closures alone if Python refuses the source (absurdly deep trees)."""
+        out = _Source()
+        try:
+            expression = self.source(node, out)
+            code = (
+                "".join(out.functions) + f"def _filter(r):\n    return {expression}\n"
+            )
+            exec(_compile_source(code), out.namespace)
+        except (SyntaxError, RecursionError, MemoryError):
+            return self.compile(node)
+        predicate: Predicate = out.namespace["_filter"]
+        return predicate
+
+    def source(self, node: FilterNode, out: _Source) -> str:
+        """A Python expression over ``r`` equal to the predicate of ``node``."""
+        if isinstance(node, LogicalExpr):
+            joiner = " and " if node.op is LogicalOperator.and_ else " or "
+            return "(" + joiner.join(self.source(t, out) for t in node.terms) + ")"
+        if isinstance(node, Not):
+            return f"(not {self.source(node.expr, out)})"
+        inline = None
+        if isinstance(node, Comparison):
+            inline = self.inline_comparison(node, out)
+        elif isinstance(node, Present):
+            inline = self.inline_present(node, out)
+        elif isinstance(node, ValuePath) and self.scope.element_of is None:
+            inline = self.inline_value_path(node, out)
+        if inline is not None:
+            return inline
+        return f"{out.constant(self.compile(node))}(r)"
+
+    def read_source(self, attribute: AttributeSchema, out: _Source) -> str | None:
+        """An expression reading a single value of ``attribute`` off ``r``, or
+        ``None`` for the shapes left to the closures (lists, deep nesting)."""
+        if self.scope.element_of is not None:
+            return f"r.get({out.constant(attribute.name)})"
+        parent = attribute.parent
+        if attribute.multi_valued or (parent is not None and parent.multi_valued):
+            return None
+        keys = attribute.json_keys
+        if len(keys) == 1:
+            return f"r.get({out.constant(keys[0])})"
+        if len(keys) == 2:
+            holder = out.variable()
+            outer, inner = (out.constant(k) for k in keys)
+            return (
+                f"({holder}.get({inner}) if ({holder} := r.get({outer})).__class__ "
+                "is dict else None)"
+            )
+        return None
+
+    def inline_comparison(self, node: Comparison, out: _Source) -> str | None:
+        found = self.resolve(node.attr_path)
+        if found is None:
+            return "False"
+        attribute = _comparison_target(found)
+        _check_operator(attribute, node.op)
+        expected = _coerce(attribute, node.op, node.value)
+        read = self.read_source(attribute, out)
+        if read is not None:
+            return _test_source(attribute, node.op, expected, read, out)
+        parent = attribute.parent
+        if (
+            self.scope.element_of is None
+            and parent is not None
+            and parent.multi_valued
+            and len(attribute.json_keys) == 2
+            and node.op is not _NE
+            and expected is not None
+        ):
+            # emails.value sw "x": any element's value; the loop is generated
+            # too, so each element costs no call.
+            test = _test_source(
+                attribute,
+                node.op,
+                expected,
+                f"item.get({out.constant(attribute.name)})",
+                out,
+            )
+            if test is None:
+                return None
+            function = out.constant(None)
+            out.functions.append(
+                f"def {function}(r):\n"
+                f"    items = r.get({out.constant(parent.name)})\n"
+                "    if items.__class__ is not list:\n"
+                "        return False\n"
+                "    for item in items:\n"
+                f"        if item.__class__ is dict and {test}:\n"
+                "            return True\n"
+                "    return False\n"
+            )
+            return f"{function}(r)"
+        return None
+
+    def inline_value_path(self, node: ValuePath, out: _Source) -> str | None:
+        """``emails[type eq "work" and value ew "@x"]`` as one generated loop
+        whose body is the bracket filter written out over each element."""
+        attribute = self.resolve(node.attr_path)
+        if attribute is None:
+            return "False"
+        if not attribute.multi_valued:
+            raise InvalidFilter(
+                f"'{attribute.path}' is not multi-valued; '[...]' selects values of "
+                "a multi-valued attribute"
+            )
+        if not attribute.is_complex or len(attribute.json_keys) != 1:
+            return None
+        element = _Compiler(_Scope(None, element_of=attribute))
+        # The element is bound to ``r`` inside the loop, which is the name
+        # the element scope's expressions read.
+        test = element.source(node.val_filter, out)
+        function = out.constant(None)
+        out.functions.append(
+            f"def {function}(resource):\n"
+            f"    items = resource.get({out.constant(attribute.name)})\n"
+            "    if items.__class__ is not list:\n"
+            "        return False\n"
+            "    for r in items:\n"
+            f"        if r.__class__ is dict and {test}:\n"
+            "            return True\n"
+            "    return False\n"
+        )
+        return f"{function}(r)"
+
+    def inline_present(self, node: Present, out: _Source) -> str | None:
+        attribute = self.resolve(node.attr_path)
+        if attribute is None:
+            return "False"
+        read = self.read_source(attribute, out)
+        if read is None:
+            return None
+        value = out.variable()
+        return (
+            f"(({value} := {read}) is not None and ({value} != '' if "
+            f"{value}.__class__ is str else _present({value})))"
+        )
 
     def compile(self, node: FilterNode) -> Predicate:
         if isinstance(node, Comparison):
@@ -551,7 +811,7 @@ class _Compiler:
         raise InvalidFilter(f"unsupported filter expression '{node}'")
 
     def comparison(self, node: Comparison) -> Predicate:
-        found = self.scope.resolve(node.attr_path)
+        found = self.resolve(node.attr_path)
         if found is None:
             return _never
         attribute = _comparison_target(found)
@@ -564,7 +824,7 @@ class _Compiler:
         return _fused(attribute, test, universal=node.op is _NE)
 
     def present(self, node: Present) -> Predicate:
-        attribute = self.scope.resolve(node.attr_path)
+        attribute = self.resolve(node.attr_path)
         if attribute is None:
             return _never
         read = self.read(attribute)
@@ -585,7 +845,7 @@ class _Compiler:
     def value_path(self, node: ValuePath) -> Predicate:
         if self.scope.element_of is not None:
             raise InvalidFilter("a value filter cannot be nested in another")
-        attribute = self.scope.resolve(node.attr_path)
+        attribute = self.resolve(node.attr_path)
         if attribute is None:
             return _never
         if not attribute.multi_valued:
@@ -616,7 +876,7 @@ def compile_value_filter(node: FilterNode, attribute: AttributeSchema) -> Predic
     :raises InvalidFilter: for unknown sub-attributes or invalid comparisons.
     """
     if attribute.is_complex:
-        return _Compiler(_Scope(None, element_of=attribute)).compile(node)
+        return _Compiler(_Scope(None, element_of=attribute)).build(node)
     return _scalar_element_filter(node, attribute)
 
 
@@ -714,6 +974,14 @@ class CompiledFilter:
     ast: FilterNode
     resource_type: ResourceType
     predicate: Predicate
+    attributes: frozenset[str] = frozenset()
+    """The top-level attributes the filter reads, by lower-cased name
+    (extension attributes as ``<urn>:<name>``)."""
+
+    def references(self, name: str) -> bool:
+        """Whether the filter reads the top-level attribute ``name``, so a
+        storage knows what it must load (group members, say) to evaluate it."""
+        return name.lower() in self.attributes
 
     def __call__(self, resource: Mapping[str, Any]) -> bool:
         return self.predicate(resource)
@@ -763,10 +1031,14 @@ def _compile_cached(
     # exceptions); a client varying its filter text can evict entries but not
     # grow the cache past its bound.
     root = parse_filter(expression, limits)
-    scope = _Scope(resource_type, unknown_matches_none=unknown_matches_none)
+    compiler = _Compiler(
+        _Scope(resource_type, unknown_matches_none=unknown_matches_none)
+    )
+    predicate = compiler.build(root)
     return CompiledFilter(
         expression=expression,
         ast=root,
         resource_type=resource_type,
-        predicate=_Compiler(scope).compile(root),
+        predicate=predicate,
+        attributes=frozenset(compiler.read_attributes),
     )
