@@ -42,6 +42,7 @@ __all__ = [
     "TooMany",
     "Unauthorized",
     "Uniqueness",
+    "UnsupportedMediaType",
     "from_scim2_models",
 ]
 
@@ -200,6 +201,20 @@ class MethodNotAllowed(ScimError):
     status = 405
     default_detail = "The method is not allowed on this endpoint."
 
+    def __init__(
+        self, detail: str | None = None, *, allowed: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+        """The methods the endpoint takes, for the ``Allow`` header."""
+
+
+class UnsupportedMediaType(ScimError):
+    """The request body is not JSON (RFC 7644 §3.1: ``application/scim+json``)."""
+
+    status = 415
+    default_detail = "The request body must be application/scim+json."
+
 
 class Conflict(ScimError):
     """The request conflicts with the state of the resource."""
@@ -262,6 +277,7 @@ _BY_STATUS: dict[int, type[ScimError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        UnsupportedMediaType,
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,

@@ -303,6 +303,16 @@ class ResourceType:
         attr, _, sub_attr = rest.partition(".")
         return self.resolve(attr, sub_attr or None, uri)
 
+    def require(self, path: str) -> AttributeSchema:
+        """Like :meth:`attribute`, for paths the caller knows are declared.
+
+        :raises KeyError: if the type does not declare ``path``.
+        """
+        found = self.attribute(path)
+        if found is None:
+            raise KeyError(f"{self.name} declares no attribute {path!r}")
+        return found
+
     def iter_attributes(self) -> Iterator[AttributeSchema]:
         """Every top-level attribute, core first, then each extension's."""
         yield from self.attributes.values()

@@ -1,0 +1,207 @@
+"""Resource bodies in and out: validate what a client sends, render what we return.
+
+Inbound, a POST or PUT body is checked by scim2-models (types, formats, the
+Entra/Okta leniencies pydantic already has such as ``"active": "True"``) and
+dumped back to the canonical JSON form the engines and storages work on, with
+what the client may not write removed: read-only attributes (``id``, ``meta``,
+``groups``) are ignored as RFC 7644 §3.3 and §3.5.1 say, ``password`` is
+discarded (RFC 7643 §4.1.1 forbids returning it; this library stores none), and
+schema URNs the service does not serve but IdPs send (Entra's ADSCIM group URI)
+are dropped.
+
+Outbound, :func:`render` adds ``meta.location`` and ``meta.version`` and the
+derived ``members``/``groups`` lists, then applies the projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import Mutability
+from scim2_models import ScimPolicy
+
+from .errors import InvalidSyntax
+from .errors import InvalidValue
+from .query import Projection
+from .schemas import ResourceType
+from .storage import MemberRef
+from .storage import StoredResource
+
+__all__ = [
+    "IGNORED_SCHEMAS",
+    "etag",
+    "parse_etag",
+    "read_resource",
+    "render",
+]
+
+IGNORED_SCHEMAS = frozenset(
+    {
+        # Entra ID's group schema (MS-TUT "Group Operations"; IDP-DIALECTS rule 7).
+        "http://schemas.microsoft.com/2006/11/resourcemanagement/adscim/2.0/group",
+    }
+)
+"""Schema URNs (folded) that clients send and this service ignores."""
+
+_TOLERANT = ScimPolicy(unknown=ScimPolicy.Unknown.ignore)
+
+
+def _validation_detail(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:3]:
+        location = ".".join(str(p) for p in item.get("loc", ()))
+        parts.append(
+            f"'{location}': {item.get('msg', 'invalid')}"
+            if location
+            else item.get("msg", "invalid")
+        )
+    more = error.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _declared_schemas(
+    body: dict[str, Any], resource_type: ResourceType, ignored: frozenset[str]
+) -> list[str]:
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+        raise InvalidValue("'schemas' must be a list of schema URNs")
+    kept: list[str] = []
+    for urn in schemas:
+        if urn.lower() == resource_type.schema.lower():
+            kept.append(resource_type.schema)
+        elif (extension := resource_type.extension(urn)) is not None:
+            kept.append(extension)
+        elif urn.lower() not in ignored:
+            raise InvalidValue(
+                f"schema {urn[:120]!r} is not served by the {resource_type.name} endpoint"
+            )
+    if resource_type.schema not in kept:
+        raise InvalidValue(f"'schemas' must include {resource_type.schema}")
+    return list(dict.fromkeys(kept))
+
+
+def _normalise_manager(body: dict[str, Any]) -> None:
+    """Entra sends the enterprise manager as a bare id (SCIM-SDK#686)."""
+    for key, value in body.items():
+        if (
+            key.lower() == "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"
+            and isinstance(value, dict)
+        ):
+            for name, manager in list(value.items()):
+                if name.lower() != "manager":
+                    continue
+                if isinstance(manager, str):
+                    value[name] = {"value": manager} if manager else None
+                elif isinstance(manager, list) and len(manager) == 1:
+                    value[name] = manager[0]
+
+
+def read_resource(
+    body: Any,
+    resource_type: ResourceType,
+    *,
+    ignored_schemas: frozenset[str] = IGNORED_SCHEMAS,
+) -> dict[str, Any]:
+    """The canonical JSON form of a POST or PUT body, or a 400 saying what is wrong.
+
+    Attributes the type does not declare are ignored (Microsoft's validator
+    PUTs a misspelt attribute and expects 200), as are read-only ones.
+    """
+    if not isinstance(body, dict):
+        raise InvalidSyntax(f"a {resource_type.name} must be a JSON object")
+    body = dict(body)
+    schemas = _declared_schemas(body, resource_type, ignored_schemas)
+    body["schemas"] = schemas
+    if resource_type.name == "User":
+        _normalise_manager(body)
+    try:
+        model = resource_type.model.model_validate(body, scim_policy=_TOLERANT)
+    except ValidationError as error:
+        raise InvalidValue(_validation_detail(error)) from None
+    except (ValueError, TypeError) as error:
+        raise InvalidValue(f"the {resource_type.name} is not valid: {error}") from None
+    document: dict[str, Any] = model.model_dump()
+    for attribute in resource_type.iter_attributes():
+        if attribute.mutability in (Mutability.read_only, Mutability.write_only):
+            if attribute.extension_urn is None:
+                document.pop(attribute.name, None)
+            else:
+                extension = document.get(attribute.extension_urn)
+                if isinstance(extension, dict):
+                    extension.pop(attribute.name, None)
+    document["schemas"] = [
+        urn for urn in schemas if urn == resource_type.schema or document.get(urn)
+    ]
+    for urn in resource_type.extensions:
+        if urn in document and not document[urn]:
+            del document[urn]
+    return document
+
+
+def etag(version: int) -> str:
+    """The entity tag of a stored version (RFC 7644 §3.14), as ``meta.version`` and ``ETag``."""
+    return f'W/"{version}"'
+
+
+def parse_etag(header: str | None) -> list[str]:
+    """The opaque tags of an ``If-Match``/``If-None-Match`` header (``*`` kept)."""
+    if not header:
+        return []
+    tags = []
+    for part in header.split(","):
+        tag = part.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tags.append(tag.strip('"') if tag != "*" else "*")
+    return tags
+
+
+def render(
+    stored: StoredResource,
+    resource_type: ResourceType,
+    base_url: str,
+    projection: Projection,
+    *,
+    members: Iterable[MemberRef] | None = None,
+    groups: Iterable[StoredResource] | None = None,
+) -> dict[str, Any]:
+    """The JSON a client receives for ``stored``."""
+    # id first and meta last, as RFC 7643's examples and every IdP log show them.
+    document = {"id": stored.id, **stored.document}
+    location = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    meta = dict(document.get("meta") or {})
+    document.setdefault("meta", None)
+    meta["resourceType"] = resource_type.name
+    meta["location"] = location
+    meta["version"] = etag(stored.version)
+    del document["meta"]
+    document["meta"] = meta
+    if members is not None:
+        document["members"] = [
+            {
+                "value": member.value,
+                "$ref": f"{base_url}/{member.type}s/{member.value}",
+                "type": member.type,
+                **({"display": member.display} if member.display else {}),
+            }
+            for member in members
+        ]
+    else:
+        document.pop("members", None)
+    if groups is not None:
+        document["groups"] = [
+            {
+                "value": group.id,
+                "$ref": f"{base_url}/Groups/{group.id}",
+                "display": group.document.get("displayName"),
+                "type": "direct",
+            }
+            for group in groups
+        ]
+    if projection.is_default:
+        return document
+    return projection.apply(document, resource_type)

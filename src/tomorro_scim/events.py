@@ -1,0 +1,159 @@
+"""Typed events the host app subscribes to, delivered after the write commits.
+
+The service publishes one event per thing that happened (a user created, a
+role changed, members added…) once the request's transaction has committed,
+so a subscriber never sees a change that was rolled back. A subscriber that
+raises is logged at ERROR and does not fail the request: the IdP's write
+succeeded, and failing its response would make it retry a write that is done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "Event",
+    "EventBus",
+    "GroupCreated",
+    "GroupDeleted",
+    "GroupRenamed",
+    "MembersAdded",
+    "MembersRemoved",
+    "MembersSkipped",
+    "RoleChanged",
+    "UserCreated",
+    "UserDeactivated",
+    "UserDeleted",
+    "UserReactivated",
+    "UserUpdated",
+]
+
+_log = logging.getLogger("tomorro_scim.events")
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """What every event carries: where it happened and who asked."""
+
+    tenant: str
+    resource_id: str
+    request_id: str
+    client: str | None = None
+    """The IdP, as its ``User-Agent`` names it (``Okta SCIM Client 1.0.0``)."""
+
+
+@attrs.frozen(kw_only=True)
+class UserCreated(Event):
+    user: dict[str, Any]
+    role: str | None
+    adopted: bool = False
+    """The user existed in the app and was linked instead of created."""
+
+
+@attrs.frozen(kw_only=True)
+class UserUpdated(Event):
+    user: dict[str, Any]
+    changed: tuple[str, ...]
+    """The top-level attributes whose value changed."""
+
+
+@attrs.frozen(kw_only=True)
+class UserDeactivated(Event):
+    """``active`` went from true (or unset) to false; the user stays readable."""
+
+
+@attrs.frozen(kw_only=True)
+class UserReactivated(Event):
+    """``active`` went from false to true."""
+
+
+@attrs.frozen(kw_only=True)
+class UserDeleted(Event):
+    """The user is gone, and out of every group."""
+
+
+@attrs.frozen(kw_only=True)
+class RoleChanged(Event):
+    old: str | None
+    new: str
+
+
+@attrs.frozen(kw_only=True)
+class GroupCreated(Event):
+    group: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class GroupRenamed(Event):
+    old: str | None
+    new: str
+
+
+@attrs.frozen(kw_only=True)
+class GroupDeleted(Event):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class MembersAdded(Event):
+    member_ids: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class MembersRemoved(Event):
+    member_ids: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class MembersSkipped(Event):
+    """Member ids a request named that are not users of the tenant; not stored."""
+
+    member_ids: tuple[str, ...]
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Subscribers per event class; an event reaches those of its class and bases."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[type[Event], Subscriber]] = []
+
+    def subscribe(
+        self, handler: Callable[[Any], None], event_type: type[Event] = Event
+    ) -> Callable[[Any], None]:
+        """Call ``handler`` with every event of ``event_type`` (all events by default).
+
+        Returns the handler, so it works as a decorator via ``functools.partial``
+        or a plain call.
+        """
+        self._subscribers.append((event_type, handler))
+        return handler
+
+    def on(self, event_type: type[Event]) -> Callable[[Subscriber], Subscriber]:
+        """Decorator form: ``@bus.on(UserDeactivated)``."""
+
+        def register(handler: Subscriber) -> Subscriber:
+            self.subscribe(handler, event_type)
+            return handler
+
+        return register
+
+    def publish(self, events: list[Event]) -> None:
+        for event in events:
+            for event_type, handler in self._subscribers:
+                if isinstance(event, event_type):
+                    try:
+                        handler(event)
+                    except Exception:
+                        _log.exception(
+                            "event subscriber %r failed on %s (request %s)",
+                            handler,
+                            type(event).__name__,
+                            event.request_id,
+                        )

@@ -1,0 +1,625 @@
+"""The handlers of ``/Users`` and ``/Groups``: what each method does to the storage.
+
+One handler per method, each inside one storage session (one transaction).
+Events are collected while the session runs and published after it commits.
+The rules the IdPs rely on live here: case-insensitive uniqueness (enforced by
+the storage), adoption of users the host app made, member ids checked against
+the tenant's users, roles recomputed from ``userType`` and groups on every
+write, and the 200-or-204 answer to PATCH (IDP-DIALECTS §4.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+from typing import Any
+
+from .documents import etag
+from .documents import parse_etag
+from .documents import read_resource
+from .documents import render
+from .errors import InvalidValue
+from .errors import NotFound
+from .errors import PreconditionFailed
+from .events import Event
+from .events import EventBus
+from .events import GroupCreated
+from .events import GroupDeleted
+from .events import GroupRenamed
+from .events import MembersAdded
+from .events import MembersRemoved
+from .events import MembersSkipped
+from .events import RoleChanged
+from .events import UserCreated
+from .events import UserDeactivated
+from .events import UserDeleted
+from .events import UserReactivated
+from .events import UserUpdated
+from .http import ScimRequest
+from .http import ScimResponse
+from .http import json_response
+from .patch import AddMembers
+from .patch import RemoveMembers
+from .patch import ReplaceMembers
+from .patch import plan_patch
+from .query import Projection
+from .query import parse_list_query
+from .query import parse_projection
+from .query import search_request_parameters
+from .roles import GroupRef
+from .roles import UnknownRolePolicy
+from .schemas import ResourceType
+from .storage import GROUP
+from .storage import USER
+from .storage import SearchQuery
+from .storage import Storage
+from .storage import StorageSession
+from .storage import StoredResource
+
+if TYPE_CHECKING:
+    from .service import ServiceSettings
+
+__all__ = ["ResourceHandlers"]
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+class _Context:
+    """What one request knows about itself, for the events it emits."""
+
+    def __init__(self, request: ScimRequest, request_id: str, tenant: str) -> None:
+        self.tenant = tenant
+        self.request_id = request_id
+        self.client = request.header("user-agent")
+        self.events: list[Event] = []
+
+    def emit(self, event_type: type[Event], resource_id: str, **fields: Any) -> None:
+        self.events.append(
+            event_type(
+                tenant=self.tenant,
+                resource_id=resource_id,
+                request_id=self.request_id,
+                client=self.client,
+                **fields,
+            )
+        )
+
+
+def _projection(request: ScimRequest, resource_type: ResourceType) -> Projection:
+    params = {k.lower(): v for k, v in request.query_params().items()}
+    return parse_projection(
+        resource_type, params.get("attributes"), params.get("excludedattributes")
+    )
+
+
+def _asks_projection(request: ScimRequest) -> bool:
+    params = {k.lower() for k in request.query_params()}
+    return bool(params & {"attributes", "excludedattributes"})
+
+
+def _check_if_match(request: ScimRequest, stored: StoredResource) -> None:
+    """RFC 7644 §3.14: a stale ``If-Match`` is 412."""
+    tags = parse_etag(request.header("if-match"))
+    if tags and "*" not in tags and str(stored.version) not in tags:
+        raise PreconditionFailed(
+            f"the resource is at version {etag(stored.version)}; If-Match named another"
+        )
+
+
+def _member_ids(values: Any) -> list[str]:
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise InvalidValue("'members' must be a list")
+    ids = []
+    for member in values:
+        value = member.get("value") if isinstance(member, dict) else None
+        if not isinstance(value, str) or not value:
+            raise InvalidValue("every member needs a 'value' holding a user id")
+        ids.append(value)
+    return ids
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+    keys = (set(old) | set(new)) - {"meta", "id", "schemas"}
+    return tuple(sorted(k for k in keys if old.get(k) != new.get(k)))
+
+
+class ResourceHandlers:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        settings: ServiceSettings,
+        events: EventBus,
+        clock: Callable[[], datetime],
+        id_factory: Callable[[], str],
+    ) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.bus = events
+        self.clock = clock
+        self.id_factory = id_factory
+
+    def _now(self) -> str:
+        return self.clock().isoformat().replace("+00:00", "Z")
+
+    # -- rendering --------------------------------------------------------
+
+    def _render(
+        self,
+        session: StorageSession,
+        stored: StoredResource,
+        resource_type: ResourceType,
+        request: ScimRequest,
+        projection: Projection,
+    ) -> dict[str, Any]:
+        members = groups = None
+        if resource_type.name == GROUP and projection.returns("members", resource_type):
+            members = session.members(stored.id)
+        if resource_type.name == USER and projection.returns("groups", resource_type):
+            groups = session.user_groups(stored.id)
+        return render(
+            stored,
+            resource_type,
+            request.base_url,
+            projection,
+            members=members,
+            groups=groups,
+        )
+
+    def _answer(
+        self,
+        session: StorageSession,
+        stored: StoredResource,
+        resource_type: ResourceType,
+        request: ScimRequest,
+        status: int = 200,
+    ) -> ScimResponse:
+        body = self._render(
+            session, stored, resource_type, request, _projection(request, resource_type)
+        )
+        headers: tuple[tuple[str, str], ...] = (("ETag", etag(stored.version)),)
+        if status == 201:
+            headers = (*headers, ("Location", body["meta"]["location"]))
+        return json_response(body, status, headers)
+
+    def _get(
+        self,
+        session: StorageSession,
+        resource_type: ResourceType,
+        resource_id: str,
+        *,
+        include_members: bool = False,
+    ) -> StoredResource:
+        stored = session.get(
+            resource_type.name, resource_id, include_members=include_members
+        )
+        if stored is None:
+            raise NotFound(f"{resource_type.name} {resource_id[:100]!r} not found")
+        return stored
+
+    # -- reads ------------------------------------------------------------
+
+    def get(
+        self,
+        request: ScimRequest,
+        tenant: str,
+        resource_type: ResourceType,
+        resource_id: str,
+    ) -> ScimResponse:
+        with self.storage.session(tenant) as session:
+            stored = self._get(session, resource_type, resource_id)
+            if etag(stored.version).removeprefix("W/").strip('"') in parse_etag(
+                request.header("if-none-match")
+            ):
+                return ScimResponse(304, (("ETag", etag(stored.version)),))
+            return self._answer(session, stored, resource_type, request)
+
+    def list_resources(
+        self,
+        request: ScimRequest,
+        tenant: str,
+        resource_type: ResourceType,
+        parameters: dict[str, Any],
+    ) -> ScimResponse:
+        settings = self.settings
+        query = parse_list_query(
+            resource_type,
+            parameters,
+            default_count=settings.default_page_size,
+            max_count=settings.max_page_size,
+            filter_limits=settings.filter_limits,
+        )
+        search = SearchQuery(
+            filter=query.filter,
+            sort_by=query.sort_by,
+            descending=query.descending,
+            start_index=query.start_index,
+            count=query.count,
+            include_members=False,
+        )
+        with self.storage.session(tenant) as session:
+            result = session.search(resource_type.name, search)
+            resources = [
+                self._render(session, stored, resource_type, request, query.projection)
+                for stored in result.resources
+            ]
+        return json_response(
+            {
+                "schemas": [LIST_RESPONSE],
+                "totalResults": result.total,
+                "startIndex": query.start_index,
+                "itemsPerPage": len(resources),
+                "Resources": resources,
+            }
+        )
+
+    def search(
+        self, request: ScimRequest, tenant: str, resource_type: ResourceType, body: Any
+    ) -> ScimResponse:
+        return self.list_resources(
+            request, tenant, resource_type, search_request_parameters(body)
+        )
+
+    # -- members and roles ----------------------------------------------
+
+    def _known_members(
+        self,
+        session: StorageSession,
+        context: _Context,
+        group_id: str,
+        ids: Sequence[str],
+    ) -> list[str]:
+        """The ids that name users of this tenant; the others are skipped or refused."""
+        if not ids:
+            return []
+        existing = session.existing_user_ids(ids)
+        unknown = tuple(dict.fromkeys(i for i in ids if i not in existing))
+        if unknown:
+            if self.settings.reject_unknown_members:
+                shown = ", ".join(repr(i[:64]) for i in unknown[:10])
+                raise InvalidValue(
+                    f"these members are not users of this tenant: {shown}"
+                )
+            context.emit(MembersSkipped, group_id, member_ids=unknown)
+        return [i for i in ids if i in existing]
+
+    def _resolve_role(
+        self,
+        session: StorageSession,
+        user_type: Any,
+        user_id: str | None,
+        *,
+        lenient: bool = False,
+    ) -> str:
+        role_map = self.settings.role_map
+        groups: Iterable[GroupRef] = ()
+        if role_map.group_grants and user_id is not None:
+            groups = [
+                GroupRef.from_resource(g.document) for g in session.user_groups(user_id)
+            ]
+        unknown = UnknownRolePolicy.DEFAULT if lenient else None
+        return role_map.resolve(user_type, groups, unknown=unknown).name
+
+    def _recompute_roles(
+        self, session: StorageSession, context: _Context, user_ids: Iterable[str]
+    ) -> None:
+        """Membership moved: a group may grant a role (DESIGN: roles are recomputed, never accumulated)."""
+        if not self.settings.role_map.group_grants:
+            return
+        for user_id in dict.fromkeys(user_ids):
+            user = session.get(USER, user_id, include_members=False)
+            if user is None:
+                continue
+            role = self._resolve_role(
+                session, user.document.get("userType"), user_id, lenient=True
+            )
+            if role != user.role:
+                session.set_role(user_id, role)
+                context.emit(RoleChanged, user_id, old=user.role, new=role)
+
+    def _apply_members(
+        self,
+        session: StorageSession,
+        context: _Context,
+        group_id: str,
+        changes: Iterable[AddMembers | RemoveMembers | ReplaceMembers],
+    ) -> bool:
+        added: list[str] = []
+        removed: list[str] = []
+        now = self._now()
+        for change in changes:
+            if isinstance(change, AddMembers):
+                known = self._known_members(session, context, group_id, change.ids)
+                added += session.add_members(group_id, known, modified=now)
+            elif isinstance(change, RemoveMembers):
+                removed += session.remove_members(group_id, change.ids, modified=now)
+            else:
+                known = self._known_members(session, context, group_id, change.ids)
+                plus, minus = session.replace_members(group_id, known, modified=now)
+                added += plus
+                removed += minus
+        if added:
+            context.emit(MembersAdded, group_id, member_ids=tuple(added))
+        if removed:
+            context.emit(MembersRemoved, group_id, member_ids=tuple(removed))
+        self._recompute_roles(session, context, [*added, *removed])
+        return bool(added or removed)
+
+    def _user_events(
+        self,
+        context: _Context,
+        user_id: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        old_role: str | None,
+        new_role: str | None,
+    ) -> None:
+        changed = _changed_keys(old, new)
+        if changed:
+            context.emit(UserUpdated, user_id, user=new, changed=changed)
+        if old.get("active") is not False and new.get("active") is False:
+            context.emit(UserDeactivated, user_id)
+        elif old.get("active") is False and new.get("active") is True:
+            context.emit(UserReactivated, user_id)
+        if new_role is not None and new_role != old_role:
+            context.emit(RoleChanged, user_id, old=old_role, new=new_role)
+
+    def _group_events(
+        self, context: _Context, group_id: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> None:
+        if old.get("displayName") != new.get("displayName"):
+            context.emit(
+                GroupRenamed,
+                group_id,
+                old=old.get("displayName"),
+                new=str(new.get("displayName")),
+            )
+
+    def _publish(self, context: _Context) -> None:
+        self.bus.publish(context.events)
+
+    # -- writes -----------------------------------------------------------
+
+    def _read(
+        self, body: Any, resource_type: ResourceType
+    ) -> tuple[dict[str, Any], list[str] | None]:
+        """The document a POST/PUT carries, and its member ids (``None`` when absent)."""
+        document = read_resource(
+            body, resource_type, ignored_schemas=self.settings.ignored_schemas
+        )
+        members: list[str] | None = None
+        if resource_type.name == GROUP:
+            sent = any(isinstance(k, str) and k.lower() == "members" for k in body)
+            members = _member_ids(document.pop("members", None)) if sent else None
+            name = document.get("displayName")
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidValue("a Group needs a non-empty displayName")
+        else:
+            name = document.get("userName")
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidValue("a User needs a non-empty userName")
+            self.settings.role_map.validate_user_type(document.get("userType"))
+        return document, members
+
+    def create(
+        self,
+        request: ScimRequest,
+        request_id: str,
+        tenant: str,
+        resource_type: ResourceType,
+        body: Any,
+    ) -> ScimResponse:
+        document, members = self._read(body, resource_type)
+        context = _Context(request, request_id, tenant)
+        now = self._now()
+        with self.storage.session(tenant) as session:
+            if resource_type.name == USER:
+                stored = self._create_user(session, context, document, now)
+            else:
+                document["id"] = self.id_factory()
+                document["meta"] = {
+                    "resourceType": GROUP,
+                    "created": now,
+                    "lastModified": now,
+                }
+                stored = session.create(GROUP, document)
+                context.emit(GroupCreated, stored.id, group=document)
+                if members:
+                    self._apply_members(
+                        session, context, stored.id, [AddMembers(tuple(members))]
+                    )
+                    stored = self._get(session, resource_type, stored.id)
+            response = self._answer(session, stored, resource_type, request, 201)
+        self._publish(context)
+        return response
+
+    def _create_user(
+        self,
+        session: StorageSession,
+        context: _Context,
+        document: dict[str, Any],
+        now: str,
+    ) -> StoredResource:
+        existing = session.find_user_by_user_name(document["userName"])
+        if (
+            existing is not None
+            and not existing.managed
+            and self.settings.adopt_existing_users
+        ):
+            # IDP-DIALECTS §9: link the user the app already has; its id stays.
+            document["id"] = existing.id
+            created = (existing.document.get("meta") or {}).get("created", now)
+            document["meta"] = {
+                "resourceType": USER,
+                "created": created,
+                "lastModified": now,
+            }
+            role = self._resolve_role(session, document.get("userType"), existing.id)
+            stored = session.replace(USER, existing.id, document, role=role, adopt=True)
+            context.emit(UserCreated, stored.id, user=document, role=role, adopted=True)
+            return stored
+        document["id"] = self.id_factory()
+        document["meta"] = {"resourceType": USER, "created": now, "lastModified": now}
+        role = self._resolve_role(session, document.get("userType"), None)
+        stored = session.create(USER, document, role=role)
+        context.emit(UserCreated, stored.id, user=document, role=role)
+        return stored
+
+    def replace(
+        self,
+        request: ScimRequest,
+        request_id: str,
+        tenant: str,
+        resource_type: ResourceType,
+        resource_id: str,
+        body: Any,
+    ) -> ScimResponse:
+        document, members = self._read(body, resource_type)
+        context = _Context(request, request_id, tenant)
+        with self.storage.session(tenant) as session:
+            current = self._get(session, resource_type, resource_id)
+            _check_if_match(request, current)
+            document["id"] = resource_id
+            created = (current.document.get("meta") or {}).get("created")
+            document["meta"] = {
+                "resourceType": resource_type.name,
+                "created": created,
+                "lastModified": self._now(),
+            }
+            if resource_type.name == USER:
+                role = self._resolve_role(
+                    session, document.get("userType"), resource_id
+                )
+                stored = session.replace(
+                    USER,
+                    resource_id,
+                    document,
+                    expected_version=current.version,
+                    role=role,
+                )
+                self._user_events(
+                    context, resource_id, current.document, document, current.role, role
+                )
+            else:
+                stored = session.replace(
+                    GROUP, resource_id, document, expected_version=current.version
+                )
+                self._group_events(context, resource_id, current.document, document)
+                # A PUT without members leaves them as they are (IDP-DIALECTS §3.3 [J]).
+                if members is not None and self._apply_members(
+                    session, context, resource_id, [ReplaceMembers(tuple(members))]
+                ):
+                    stored = self._get(session, resource_type, resource_id)
+            response = self._answer(session, stored, resource_type, request)
+        self._publish(context)
+        return response
+
+    def patch(
+        self,
+        request: ScimRequest,
+        request_id: str,
+        tenant: str,
+        resource_type: ResourceType,
+        resource_id: str,
+        body: Any,
+    ) -> ScimResponse:
+        context = _Context(request, request_id, tenant)
+        dialect = self.settings.patch_dialect
+        is_group = resource_type.name == GROUP
+        plan = plan_patch(body, resource_type, dialect=dialect)
+        load_members = is_group and plan.needs_members
+        with self.storage.session(tenant) as session:
+            current = self._get(
+                session, resource_type, resource_id, include_members=load_members
+            )
+            _check_if_match(request, current)
+            result = plan.apply(current.document)
+            document = dict(result.resource)
+            member_changes = [
+                c
+                for c in result.changes
+                if isinstance(c, AddMembers | RemoveMembers | ReplaceMembers)
+            ]
+            stored = current
+            if len(member_changes) < len(result.changes):
+                document.pop("members", None)
+                document["meta"] = {
+                    **(current.document.get("meta") or {}),
+                    "lastModified": self._now(),
+                }
+                if is_group:
+                    stored = session.replace(
+                        GROUP, resource_id, document, expected_version=current.version
+                    )
+                    self._group_events(context, resource_id, current.document, document)
+                else:
+                    user_name = document.get("userName")
+                    if not isinstance(user_name, str) or not user_name.strip():
+                        raise InvalidValue("userName is required and cannot be removed")
+                    self.settings.role_map.validate_user_type(document.get("userType"))
+                    role = self._resolve_role(
+                        session, document.get("userType"), resource_id
+                    )
+                    stored = session.replace(
+                        USER,
+                        resource_id,
+                        document,
+                        expected_version=current.version,
+                        role=role,
+                    )
+                    self._user_events(
+                        context,
+                        resource_id,
+                        current.document,
+                        document,
+                        current.role,
+                        role,
+                    )
+            if member_changes and self._apply_members(
+                session, context, resource_id, member_changes
+            ):
+                stored = self._get(session, resource_type, resource_id)
+            wants_body = _asks_projection(request) or (
+                self.settings.group_patch_returns_resource
+                if is_group
+                else self.settings.user_patch_returns_resource
+            )
+            if stored is current and load_members:
+                stored = self._get(session, resource_type, resource_id)
+            if wants_body:
+                response = self._answer(session, stored, resource_type, request)
+            else:
+                response = ScimResponse(204, (("ETag", etag(stored.version)),))
+        self._publish(context)
+        return response
+
+    def delete(
+        self,
+        request: ScimRequest,
+        request_id: str,
+        tenant: str,
+        resource_type: ResourceType,
+        resource_id: str,
+    ) -> ScimResponse:
+        context = _Context(request, request_id, tenant)
+        with self.storage.session(tenant) as session:
+            current = self._get(session, resource_type, resource_id)
+            _check_if_match(request, current)
+            former_members: list[str] = []
+            if resource_type.name == GROUP and self.settings.role_map.group_grants:
+                former_members = [m.value for m in session.members(resource_id)]
+            session.delete(
+                resource_type.name, resource_id, expected_version=current.version
+            )
+            if resource_type.name == USER:
+                context.emit(UserDeleted, resource_id)
+            else:
+                context.emit(GroupDeleted, resource_id)
+                self._recompute_roles(session, context, former_members)
+        self._publish(context)
+        return ScimResponse(204)

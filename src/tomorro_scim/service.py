@@ -1,0 +1,311 @@
+"""ScimService: the sans-I/O protocol core.
+
+``ScimService(storage).handle(ScimRequest) -> ScimResponse`` routes the
+request, authenticates it to a tenant, opens one storage transaction, runs the
+handler and renders the answer. Every failure a client can cause is a
+:class:`~tomorro_scim.errors.ScimError` mapped to its SCIM Error body here and
+nowhere else; anything else becomes a generic 500 logged with the request id.
+No framework is imported and no I/O is done beyond the storage calls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .auth import Authenticator
+from .auth import BearerTokenAuthenticator
+from .documents import IGNORED_SCHEMAS
+from .errors import InternalError
+from .errors import InvalidSyntax
+from .errors import MethodNotAllowed
+from .errors import NotFound
+from .errors import NotImplementedFeature
+from .errors import PayloadTooLarge
+from .errors import ScimError
+from .errors import UnsupportedMediaType
+from .events import EventBus
+from .filter import DEFAULT_LIMITS
+from .filter import FilterLimits
+from .http import ACCEPTED_MEDIA_TYPES
+from .http import SCIM_MEDIA_TYPE
+from .http import ScimRequest
+from .http import ScimResponse
+from .http import json_response
+from .patch import PatchDialect
+from .resources import ResourceHandlers
+from .roles import RoleMap
+from .schemas import Capabilities
+from .schemas import SchemaRegistry
+from .schemas import default_registry
+from .storage import Storage
+
+__all__ = ["ScimService", "ServiceSettings"]
+
+_log = logging.getLogger("tomorro_scim.request")
+_errors = logging.getLogger("tomorro_scim.errors")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@attrs.frozen
+class ServiceSettings:
+    """What a host app can tune; every limit is advertised in ServiceProviderConfig."""
+
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    max_body_bytes: int = 1_048_576
+    filter_limits: FilterLimits = DEFAULT_LIMITS
+    patch_dialect: PatchDialect = attrs.field(factory=PatchDialect)
+    user_patch_returns_resource: bool = True
+    """PATCH on a user answers 200 with the user (the validators want it), else 204."""
+    group_patch_returns_resource: bool = False
+    """PATCH on a group answers 204 (MS-TUT), else 200 with the group."""
+    reject_unknown_members: bool = False
+    """Answer 400 for member ids that name no user of the tenant, instead of skipping them."""
+    adopt_existing_users: bool = True
+    """A POST /Users whose userName matches a user the app made links it instead of 409."""
+    role_map: RoleMap = attrs.field(factory=RoleMap.default)
+    ignored_schemas: frozenset[str] = IGNORED_SCHEMAS
+    public_discovery: bool = True
+    """Serve /ServiceProviderConfig, /Schemas and /ResourceTypes without a token."""
+    documentation_uri: str | None = None
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            max_results=self.max_page_size,
+            default_page_size=self.default_page_size,
+            documentation_uri=self.documentation_uri,
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+_DISCOVERY = frozenset(
+    {"serviceproviderconfig", "serviceconfiguration", "schemas", "resourcetypes"}
+)
+
+
+class ScimService:
+    """The SCIM 2.0 service provider, independent of any web framework.
+
+    :param storage: where resources and tokens live.
+    :param authenticator: maps a request to its tenant; defaults to the
+        storage's bearer tokens (:class:`~tomorro_scim.auth.BearerTokenAuthenticator`).
+    :param events: the bus the host app subscribes to.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        settings: ServiceSettings | None = None,
+        authenticator: Authenticator | None = None,
+        events: EventBus | None = None,
+        registry: SchemaRegistry | None = None,
+        clock: Callable[[], datetime] = _now,
+        id_factory: Callable[[], str] = _new_id,
+    ) -> None:
+        self.storage = storage
+        self.settings = settings or ServiceSettings()
+        self.authenticator = authenticator or BearerTokenAuthenticator(storage)
+        self.events = events or EventBus()
+        self.registry = registry or default_registry()
+        self._handlers = ResourceHandlers(
+            storage=storage,
+            settings=self.settings,
+            events=self.events,
+            clock=clock,
+            id_factory=id_factory,
+        )
+
+    # -- entry point ------------------------------------------------------
+
+    def handle(self, request: ScimRequest) -> ScimResponse:
+        """Answer one request; never raises."""
+        started = time.perf_counter()
+        request_id = self._request_id(request)
+        who: dict[str, str] = {}
+        try:
+            response = self._dispatch(request, request_id, who)
+        except ScimError as error:
+            response = self._error(error)
+        except Exception:
+            _errors.exception(
+                "unexpected error on %s %s (request %s)",
+                request.method,
+                request.path,
+                request_id,
+            )
+            response = self._error(InternalError())
+        response = attrs.evolve(
+            response, headers=(*response.headers, ("X-Request-Id", request_id))
+        )
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        _log.info(
+            "%s %s %d tenant=%s duration_ms=%s request_id=%s",
+            request.method,
+            request.path,
+            response.status,
+            who.get("tenant", "-"),
+            duration_ms,
+            request_id,
+            extra={
+                "scim_method": request.method,
+                "scim_path": request.path,
+                "scim_status": response.status,
+                "scim_tenant": who.get("tenant"),
+                "scim_duration_ms": duration_ms,
+                "scim_request_id": request_id,
+            },
+        )
+        return response
+
+    @staticmethod
+    def _request_id(request: ScimRequest) -> str:
+        given = request.header("x-request-id")
+        if given and _REQUEST_ID.fullmatch(given):
+            return given
+        return uuid.uuid4().hex
+
+    def _error(self, error: ScimError) -> ScimResponse:
+        headers: list[tuple[str, str]] = [("Content-Type", SCIM_MEDIA_TYPE)]
+        if error.status == 401:
+            headers.append(("WWW-Authenticate", 'Bearer realm="SCIM"'))
+        if isinstance(error, MethodNotAllowed) and error.allowed:
+            headers.append(("Allow", ", ".join(error.allowed)))
+        return attrs.evolve(
+            json_response(error.to_dict(), error.status), headers=tuple(headers)
+        )
+
+    # -- routing ----------------------------------------------------------
+
+    def _dispatch(
+        self, request: ScimRequest, request_id: str, who: dict[str, str]
+    ) -> ScimResponse:
+        """Route and run the request; records the authenticated tenant in ``who``
+        so the request log names it even when the handler fails."""
+        segments = [s for s in request.path.split("/") if s]
+        head = segments[0].lower() if segments else ""
+        if head in _DISCOVERY and self.settings.public_discovery:
+            return self._discovery(request, segments)
+        tenant = self.authenticator(request)
+        who["tenant"] = tenant
+        if head in _DISCOVERY:
+            return self._discovery(request, segments)
+        if not segments or head in (".search", "bulk", "me"):
+            raise NotImplementedFeature(
+                f"'{request.path or '/'}' is not supported by this service provider"
+            )
+        resource_type = self.registry.by_endpoint("/" + segments[0])
+        if resource_type is None or len(segments) > 2:
+            raise NotFound(f"no endpoint at '{request.path[:200]}'")
+        body = self._body(request)
+        method = request.method
+        handlers = self._handlers
+        if len(segments) == 1:
+            if method == "GET":
+                return handlers.list_resources(
+                    request, tenant, resource_type, request.query_params()
+                )
+            if method == "POST":
+                return handlers.create(request, request_id, tenant, resource_type, body)
+            raise MethodNotAllowed(allowed=("GET", "POST"))
+        resource_id = segments[1]
+        if resource_id.lower() == ".search":
+            if method != "POST":
+                raise MethodNotAllowed(allowed=("POST",))
+            return handlers.search(request, tenant, resource_type, body)
+        if method == "GET":
+            return handlers.get(request, tenant, resource_type, resource_id)
+        if method == "PUT":
+            return handlers.replace(
+                request, request_id, tenant, resource_type, resource_id, body
+            )
+        if method == "PATCH":
+            return handlers.patch(
+                request, request_id, tenant, resource_type, resource_id, body
+            )
+        if method == "DELETE":
+            return handlers.delete(
+                request, request_id, tenant, resource_type, resource_id
+            )
+        raise MethodNotAllowed(allowed=("GET", "PUT", "PATCH", "DELETE"))
+
+    def _body(self, request: ScimRequest) -> Any:
+        """The request body as JSON, or ``None`` when there is none."""
+        raw = request.body
+        size = max(len(raw), request.declared_length)
+        if size > self.settings.max_body_bytes:
+            raise PayloadTooLarge(
+                f"the body is {size} bytes; the limit is {self.settings.max_body_bytes}"
+            )
+        if not raw or request.method in ("GET", "DELETE"):
+            return None
+        content_type = (
+            (request.header("content-type") or "").split(";")[0].strip().lower()
+        )
+        if content_type and content_type not in ACCEPTED_MEDIA_TYPES:
+            raise UnsupportedMediaType(
+                f"'{content_type[:80]}' is not accepted; send {SCIM_MEDIA_TYPE}"
+            )
+        try:
+            return json.loads(raw)
+        except UnicodeDecodeError:
+            raise InvalidSyntax("the body is not UTF-8") from None
+        except json.JSONDecodeError as error:
+            raise InvalidSyntax(
+                f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            ) from None
+        except RecursionError:
+            raise InvalidSyntax("the body nests too deeply") from None
+
+    # -- discovery (RFC 7644 §4) -----------------------------------------------
+
+    def _discovery(self, request: ScimRequest, segments: list[str]) -> ScimResponse:
+        if request.method != "GET":
+            raise MethodNotAllowed(allowed=("GET",))
+        head = segments[0].lower()
+        base = request.base_url
+        if head in ("serviceproviderconfig", "serviceconfiguration"):
+            if len(segments) > 1:
+                raise NotFound("ServiceProviderConfig has no sub-resources")
+            return json_response(
+                self.registry.service_provider_config(
+                    self.settings.capabilities(), base
+                )
+            )
+        if head == "schemas":
+            documents = self.registry.schema_documents(base)
+        else:
+            documents = self.registry.resource_type_documents(base)
+        if len(segments) == 1:
+            return json_response(
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                    "totalResults": len(documents),
+                    "startIndex": 1,
+                    "itemsPerPage": len(documents),
+                    "Resources": documents,
+                }
+            )
+        wanted = "/".join(segments[1:]).lower()
+        for document in documents:
+            if str(document["id"]).lower() == wanted:
+                return json_response(document)
+        raise NotFound(f"no {segments[0]} entry '{wanted[:120]}'")
