@@ -15,6 +15,7 @@ derived ``members``/``groups`` lists, then applies the projection.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ from .storage import StoredResource
 
 __all__ = [
     "IGNORED_SCHEMAS",
+    "drop_attributes",
     "etag",
     "parse_etag",
     "read_resource",
@@ -41,6 +43,10 @@ IGNORED_SCHEMAS = frozenset(
     {
         # Entra ID's group schema (MS-TUT "Group Operations"; IDP-DIALECTS rule 7).
         "http://schemas.microsoft.com/2006/11/resourcemanagement/adscim/2.0/group",
+        # Okta's group description, sent with every pushed group that has one
+        # (Okta SCIM reference "Create Groups"; IDP-DIALECTS rule 7,
+        # lightdash/lightdash#28062).
+        "urn:okta:custom:group:1.0",
     }
 )
 """Schema URNs (folded) that clients send and this service ignores."""
@@ -125,21 +131,41 @@ def read_resource(
     except (ValueError, TypeError) as error:
         raise InvalidValue(f"the {resource_type.name} is not valid: {error}") from None
     document: dict[str, Any] = model.model_dump()
+    drop_attributes(
+        document, resource_type, (Mutability.read_only, Mutability.write_only)
+    )
+    # Every schema whose attributes are present is named, declared or not
+    # (RFC 7643 §3).
+    document["schemas"] = [
+        urn
+        for urn in dict.fromkeys([*schemas, *resource_type.extensions])
+        if urn == resource_type.schema or document.get(urn)
+    ]
+    for urn in resource_type.extensions:
+        if urn in document and not document[urn]:
+            del document[urn]
+    return document
+
+
+def drop_attributes(
+    document: dict[str, Any],
+    resource_type: ResourceType,
+    mutabilities: Collection[Mutability] = (Mutability.write_only,),
+) -> None:
+    """Remove, in place, the attributes whose mutability is one of ``mutabilities``.
+
+    By default the write-only ones: a ``password`` a PATCH writes (Okta's
+    password sync) is discarded like the one a POST carries, never stored
+    nor returned (RFC 7643 §4.1.1).
+    """
     for attribute in resource_type.iter_attributes():
-        if attribute.mutability in (Mutability.read_only, Mutability.write_only):
+        if attribute.mutability in mutabilities:
             if attribute.extension_urn is None:
                 document.pop(attribute.name, None)
             else:
                 extension = document.get(attribute.extension_urn)
                 if isinstance(extension, dict):
                     extension.pop(attribute.name, None)
-    document["schemas"] = [
-        urn for urn in schemas if urn == resource_type.schema or document.get(urn)
-    ]
-    for urn in resource_type.extensions:
-        if urn in document and not document[urn]:
-            del document[urn]
-    return document
 
 
 def etag(version: int) -> str:

@@ -503,7 +503,9 @@ class _Scope:
             raise InvalidFilter(
                 f"'{uri}' is not a schema of the {resource_type.name} resource type"
             )
-        found = resource_type.resolve(path.attr, path.sub_attr, uri)
+        found = resource_type.resolve(
+            path.attr, path.sub_attr, uri, search_extensions=True
+        )
         if found is None:
             if self.unknown_matches_none:
                 return None
@@ -515,8 +517,9 @@ class _Scope:
 
 def _comparison_target(attribute: AttributeSchema) -> AttributeSchema:
     """``emails co "x"`` compares ``emails.value`` (RFC 7644 §3.4.2.2 examples,
-    RFC 7643 §2.4), as does ``members eq "id"``, which Entra sends."""
-    if attribute.is_complex and attribute.multi_valued:
+    RFC 7643 §2.4), as does ``members eq "id"``, which Entra sends, and
+    ``manager eq "id"``, Entra's manager check (MS-TUT example 4)."""
+    if attribute.is_complex:
         value = attribute.sub_attribute("value")
         if value is not None:
             return value

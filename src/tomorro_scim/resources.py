@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
 
+from .documents import drop_attributes
 from .documents import etag
 from .documents import parse_etag
 from .documents import read_resource
@@ -213,9 +214,9 @@ class ResourceHandlers:
     ) -> ScimResponse:
         with self.storage.session(tenant) as session:
             stored = self._get(session, resource_type, resource_id)
-            if etag(stored.version).removeprefix("W/").strip('"') in parse_etag(
-                request.header("if-none-match")
-            ):
+            # RFC 7232 §3.2: "*" matches any current representation.
+            tags = parse_etag(request.header("if-none-match"))
+            if "*" in tags or str(stored.version) in tags:
                 return ScimResponse(304, (("ETag", etag(stored.version)),))
             return self._answer(session, stored, resource_type, request)
 
@@ -380,6 +381,22 @@ class ResourceHandlers:
                 new=str(new.get("displayName")),
             )
 
+    def _regrant(
+        self,
+        session: StorageSession,
+        context: _Context,
+        group_id: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+    ) -> None:
+        """A group renamed (or given another externalId) may grant another role."""
+        if not self.settings.role_map.group_grants:
+            return
+        if GroupRef.from_resource(old) == GroupRef.from_resource(new):
+            return
+        members = [m.value for m in session.members(group_id)]
+        self._recompute_roles(session, context, members)
+
     def _publish(self, context: _Context) -> None:
         self.bus.publish(context.events)
 
@@ -515,6 +532,7 @@ class ResourceHandlers:
                     session, context, resource_id, [ReplaceMembers(tuple(members))]
                 ):
                     stored = self._get(session, resource_type, resource_id)
+                self._regrant(session, context, resource_id, current.document, document)
             response = self._answer(session, stored, resource_type, request)
         self._publish(context)
         return response
@@ -540,6 +558,8 @@ class ResourceHandlers:
             _check_if_match(request, current)
             result = plan.apply(current.document)
             document = dict(result.resource)
+            # Okta's password sync PATCHes a password: discarded, as on POST.
+            drop_attributes(document, resource_type)
             member_changes = [
                 c
                 for c in result.changes
@@ -584,6 +604,8 @@ class ResourceHandlers:
                 session, context, resource_id, member_changes
             ):
                 stored = self._get(session, resource_type, resource_id)
+            if is_group:
+                self._regrant(session, context, resource_id, current.document, document)
             wants_body = _asks_projection(request) or (
                 self.settings.group_patch_returns_resource
                 if is_group

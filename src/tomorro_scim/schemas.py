@@ -279,21 +279,40 @@ class ResourceType:
         return None, path
 
     def resolve(
-        self, attr: str, sub_attr: str | None = None, uri: str | None = None
+        self,
+        attr: str,
+        sub_attr: str | None = None,
+        uri: str | None = None,
+        *,
+        search_extensions: bool = False,
     ) -> AttributeSchema | None:
         """Find an attribute from its parts, as a parsed path gives them.
 
         ``uri`` qualifies the attribute with the core schema or an extension
         URN; without it, only core and common attributes are searched, which
-        is what RFC 7644 §3.10 prescribes for unqualified names.
+        is what RFC 7644 §3.10 prescribes for unqualified names — unless
+        ``search_extensions``, which also accepts the name of an extension
+        attribute no other schema of the type declares (Entra sends ``manager``
+        unqualified: MS-TUT "Handling provisioning", examples 4 and 5).
         """
         if uri is None or uri.lower() == self.schema.lower():
             head = self.attributes.get(attr.lower())
+            if head is None and uri is None and search_extensions:
+                head = self.unqualified_extension_attribute(attr)
         else:
             head = self.extension_attributes.get(uri.lower(), {}).get(attr.lower())
         if head is None or sub_attr is None:
             return head
         return head.sub_attribute(sub_attr)
+
+    def unqualified_extension_attribute(self, name: str) -> AttributeSchema | None:
+        """The extension attribute called ``name``, if exactly one extension declares it."""
+        found = [
+            by_name[name.lower()]
+            for by_name in self.extension_attributes.values()
+            if name.lower() in by_name
+        ]
+        return found[0] if len(found) == 1 else None
 
     def attribute(self, path: str) -> AttributeSchema | None:
         """Find an attribute by its (possibly URN-qualified, dotted) path."""
