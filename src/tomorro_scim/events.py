@@ -49,6 +49,7 @@ class Event:
 @attrs.frozen(kw_only=True)
 class UserCreated(Event):
     user: dict[str, Any]
+    """The stored document (a copy: changing it changes nothing stored)."""
     role: str | None
     adopted: bool = False
     """The user existed in the app and was linked instead of created."""

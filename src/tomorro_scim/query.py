@@ -58,10 +58,15 @@ class Projection:
     excluded: tuple[AttributeSchema, ...] = ()
     whole_extensions: tuple[str, ...] = ()
     """Extension URNs named whole in ``attributes``."""
+    excluded_extensions: tuple[str, ...] = ()
+    """Extension URNs named whole in ``excludedAttributes``."""
+    explicit: bool = False
+    """``attributes`` was given, even if it named nothing this type declares:
+    then only the ``returned: always`` attributes remain (RFC 7644 §3.4.2.5)."""
 
     @property
     def is_default(self) -> bool:
-        return not (self.attributes or self.excluded or self.whole_extensions)
+        return not (self.explicit or self.excluded or self.excluded_extensions)
 
     def includes(self, attribute: AttributeSchema) -> bool:
         """Whether a top-level attribute (its value) appears in the output."""
@@ -69,11 +74,13 @@ class Projection:
             return False
         if attribute.returned is Returned.always:
             return True
-        if self.attributes or self.whole_extensions:
+        if self.explicit:
             return any(
                 a is attribute or a.parent is attribute for a in self.attributes
             ) or (attribute.extension_urn in self.whole_extensions)
         if attribute.returned is Returned.request:
+            return False
+        if attribute.extension_urn in self.excluded_extensions:
             return False
         return not any(a is attribute for a in self.excluded)
 
@@ -175,12 +182,21 @@ def parse_projection(
         attribute = resource_type.attribute(_strip_filter(path))
         if attribute is not None:
             wanted.append(attribute)
-    unwanted = [
-        attribute
-        for path in _split(excluded)
-        if (attribute := resource_type.attribute(_strip_filter(path))) is not None
-    ]
-    return Projection(tuple(wanted), tuple(unwanted), tuple(whole))
+    unwanted: list[AttributeSchema] = []
+    unwanted_whole: list[str] = []
+    for path in _split(excluded):
+        extension = resource_type.extension(path)
+        if extension is not None:
+            unwanted_whole.append(extension)
+        elif (attribute := resource_type.attribute(_strip_filter(path))) is not None:
+            unwanted.append(attribute)
+    return Projection(
+        tuple(wanted),
+        tuple(unwanted),
+        tuple(whole),
+        tuple(unwanted_whole),
+        explicit=bool(_split(attributes)),
+    )
 
 
 def _strip_filter(path: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
+from copy import deepcopy
 from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
@@ -362,7 +363,7 @@ class ResourceHandlers:
     ) -> None:
         changed = _changed_keys(old, new)
         if changed:
-            context.emit(UserUpdated, user_id, user=new, changed=changed)
+            context.emit(UserUpdated, user_id, user=deepcopy(new), changed=changed)
         if old.get("active") is not False and new.get("active") is False:
             context.emit(UserDeactivated, user_id)
         elif old.get("active") is False and new.get("active") is True:
@@ -445,7 +446,7 @@ class ResourceHandlers:
                     "lastModified": now,
                 }
                 stored = session.create(GROUP, document)
-                context.emit(GroupCreated, stored.id, group=document)
+                context.emit(GroupCreated, stored.id, group=deepcopy(document))
                 if members:
                     self._apply_members(
                         session, context, stored.id, [AddMembers(tuple(members))]
@@ -478,13 +479,15 @@ class ResourceHandlers:
             }
             role = self._resolve_role(session, document.get("userType"), existing.id)
             stored = session.replace(USER, existing.id, document, role=role, adopt=True)
-            context.emit(UserCreated, stored.id, user=document, role=role, adopted=True)
+            context.emit(
+                UserCreated, stored.id, user=deepcopy(document), role=role, adopted=True
+            )
             return stored
         document["id"] = self.id_factory()
         document["meta"] = {"resourceType": USER, "created": now, "lastModified": now}
         role = self._resolve_role(session, document.get("userType"), None)
         stored = session.create(USER, document, role=role)
-        context.emit(UserCreated, stored.id, user=document, role=role)
+        context.emit(UserCreated, stored.id, user=deepcopy(document), role=role)
         return stored
 
     def replace(

@@ -169,6 +169,8 @@ class StorageSession(Protocol):
 
         ``adopt`` marks an unmanaged resource managed (POST adopting a user
         the host app made); without it an unmanaged resource is not found.
+        ``role=None`` keeps the stored role. Raises
+        :class:`~tomorro_scim.errors.NotFound` when there is no such resource.
         """
         ...
 
@@ -179,7 +181,10 @@ class StorageSession(Protocol):
         *,
         expected_version: int | None = None,
     ) -> bool:
-        """Delete a managed resource and its memberships; ``False`` if absent."""
+        """Delete a managed resource and its memberships; ``False`` if absent.
+
+        Deleting a user moves the version of every group it leaves.
+        """
         ...
 
     def add_members(
@@ -187,10 +192,16 @@ class StorageSession(Protocol):
     ) -> list[str]:
         """Add members; returns the ids that were not members yet.
 
+        ``member_ids`` name managed users of the tenant (the service checks
+        them with :meth:`existing_user_ids`); members keep the order they
+        were added in. Raises :class:`~tomorro_scim.errors.NotFound` when
+        ``group_id`` names no managed group of the tenant.
+
         When anything changed, the group's version moves and, if ``modified``
         is given, its ``meta.lastModified`` becomes that instant — without
         rewriting the rest of the document, so concurrent membership changes
-        and a rename never overwrite each other.
+        and a rename never overwrite each other. Nothing changed, nothing
+        moves.
         """
         ...
 

@@ -14,6 +14,7 @@ backwards, so a failed request changes nothing.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -48,6 +49,9 @@ __all__ = ["MemoryStorage"]
 _USER_NAME = USER_TYPE.require("userName")
 _DISPLAY_NAME = GROUP_TYPE.require("displayName")
 
+_SEQUENCE = itertools.count(1)
+"""Insertion stamps: a rollback puts re-inserted rows and members back in place."""
+
 
 def _fold(attribute: AttributeSchema, value: Any) -> str | None:
     return comparison_key(attribute, value) if isinstance(value, str) else None
@@ -59,6 +63,17 @@ class _Row:
     version: int
     managed: bool
     role: str | None
+    seq: int = attrs.field(factory=lambda: next(_SEQUENCE))
+
+
+def _restore_order(ordered: dict[str, Any]) -> None:
+    """Sort a dict of rows or membership stamps back into insertion order."""
+    items = sorted(
+        ordered.items(),
+        key=lambda item: item[1].seq if isinstance(item[1], _Row) else item[1],
+    )
+    ordered.clear()
+    ordered.update(items)
 
 
 @attrs.define
@@ -68,8 +83,9 @@ class _Tenant:
     user_names: dict[str, str] = attrs.field(factory=dict)
     external_ids: dict[str, dict[str, None]] = attrs.field(factory=dict)
     group_names: dict[str, str] = attrs.field(factory=dict)
-    members: dict[str, dict[str, None]] = attrs.field(factory=dict)
-    member_of: dict[str, dict[str, None]] = attrs.field(factory=dict)
+    members: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    """Group id → member ids, in the order added, each with its insertion stamp."""
+    member_of: dict[str, dict[str, int]] = attrs.field(factory=dict)
 
     def rows(self, resource_type: str) -> dict[str, _Row]:
         return self.users if resource_type == USER else self.groups
@@ -135,10 +151,15 @@ class _MemorySession:
         self.tenant = tenant
         self._data = data
         self._undo: list[Callable[[], None]] = []
+        self._disordered: dict[int, dict[str, Any]] = {}
 
     def rollback(self) -> None:
         while self._undo:
             self._undo.pop()()
+        # Undoing a delete re-inserts at the end; put things back where they were.
+        for ordered in self._disordered.values():
+            _restore_order(ordered)
+        self._disordered.clear()
 
     # -- reads ------------------------------------------------------------
 
@@ -258,11 +279,15 @@ class _MemorySession:
 
     # -- writes -----------------------------------------------------------
 
-    def _index(
-        self, resource_type: str, resource_id: str, document: dict[str, Any]
-    ) -> None:
-        """Index a document's unique and lookup values, refusing taken ones."""
+    def _index(self, resource_type: str, resource_id: str, row: _Row) -> None:
+        """Index a row's unique and lookup values, refusing taken ones.
+
+        An app-made group is not indexed: it is invisible to SCIM, so its name
+        must not make the IdP's group of the same name fail with 409 on every
+        sync. An app-made user is, so that a POST can adopt it.
+        """
         data = self._data
+        document = row.document
         if resource_type == USER:
             folded = _fold(_USER_NAME, document.get("userName"))
             if folded is not None:
@@ -275,7 +300,7 @@ class _MemorySession:
             external_id = document.get("externalId")
             if isinstance(external_id, str):
                 data.external_ids.setdefault(external_id, {})[resource_id] = None
-        else:
+        elif row.managed:
             folded = _fold(_DISPLAY_NAME, document.get("displayName"))
             if folded is not None:
                 owner = data.group_names.get(folded)
@@ -313,10 +338,10 @@ class _MemorySession:
             self._unindex(resource_type, resource_id, previous.document)
         if row is not None:
             try:
-                self._index(resource_type, resource_id, row.document)
+                self._index(resource_type, resource_id, row)
             except Uniqueness:
                 if previous is not None:
-                    self._index(resource_type, resource_id, previous.document)
+                    self._index(resource_type, resource_id, previous)
                 raise
             rows[resource_id] = row
         else:
@@ -329,8 +354,10 @@ class _MemorySession:
             if previous is None:
                 rows.pop(resource_id, None)
             else:
+                if resource_id not in rows:
+                    self._disordered[id(rows)] = rows
                 rows[resource_id] = previous
-                self._index(resource_type, resource_id, previous.document)
+                self._index(resource_type, resource_id, previous)
 
         self._undo.append(undo)
 
@@ -383,7 +410,8 @@ class _MemorySession:
         row = self._current(resource_type, resource_id, expected_version, adopt)
         if row is None:
             raise NotFound(f"{resource_type} {resource_id!r} not found")
-        updated = _Row(
+        updated = attrs.evolve(
+            row,
             document=document,
             version=row.version + 1,
             managed=True,
@@ -406,14 +434,16 @@ class _MemorySession:
         else:
             for group_id in list(self._data.member_of.get(resource_id, {})):
                 self._unlink(group_id, resource_id)
+                self._touch(group_id, None)
         self._put(resource_type, resource_id, None)
         return True
 
     def _link(self, group_id: str, user_id: str) -> None:
         members = self._data.members.setdefault(group_id, {})
         member_of = self._data.member_of.setdefault(user_id, {})
-        members[user_id] = None
-        member_of[group_id] = None
+        seq = next(_SEQUENCE)
+        members[user_id] = seq
+        member_of[group_id] = seq
 
         def undo() -> None:
             members.pop(user_id, None)
@@ -424,12 +454,18 @@ class _MemorySession:
     def _unlink(self, group_id: str, user_id: str) -> None:
         members = self._data.members.get(group_id, {})
         member_of = self._data.member_of.get(user_id, {})
-        members.pop(user_id, None)
+        seq = members.pop(user_id, None)
         member_of.pop(group_id, None)
+        if seq is None:
+            return
 
         def undo() -> None:
-            self._data.members.setdefault(group_id, {})[user_id] = None
-            self._data.member_of.setdefault(user_id, {})[group_id] = None
+            restored = self._data.members.setdefault(group_id, {})
+            restored[user_id] = seq
+            groups = self._data.member_of.setdefault(user_id, {})
+            groups[group_id] = seq
+            self._disordered[id(restored)] = restored
+            self._disordered[id(groups)] = groups
 
         self._undo.append(undo)
 
@@ -450,9 +486,16 @@ class _MemorySession:
             attrs.evolve(row, document=document, version=row.version + 1),
         )
 
+    def _require_group(self, group_id: str) -> None:
+        """Membership writes need a managed group of this tenant."""
+        row = self._data.groups.get(group_id)
+        if row is None or not row.managed:
+            raise NotFound(f"Group {group_id[:100]!r} not found")
+
     def add_members(
         self, group_id: str, member_ids: Iterable[str], *, modified: str | None = None
     ) -> list[str]:
+        self._require_group(group_id)
         current = self._data.members.get(group_id, {})
         added = [m for m in dict.fromkeys(member_ids) if m not in current]
         for member_id in added:
@@ -464,6 +507,7 @@ class _MemorySession:
     def remove_members(
         self, group_id: str, member_ids: Iterable[str], *, modified: str | None = None
     ) -> list[str]:
+        self._require_group(group_id)
         current = self._data.members.get(group_id, {})
         removed = [m for m in dict.fromkeys(member_ids) if m in current]
         for member_id in removed:
@@ -475,6 +519,7 @@ class _MemorySession:
     def replace_members(
         self, group_id: str, member_ids: Iterable[str], *, modified: str | None = None
     ) -> tuple[list[str], list[str]]:
+        self._require_group(group_id)
         wanted = dict.fromkeys(member_ids)
         current = self._data.members.get(group_id, {})
         removed = [m for m in current if m not in wanted]

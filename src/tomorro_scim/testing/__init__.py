@@ -1,0 +1,102 @@
+"""The storage contract kit: prove that a backend keeps every promise of the protocol.
+
+Every backend — the memory one, the SQL one on SQLite and on PostgreSQL, and
+the one a host app writes for its own tables — runs these same tests (DESIGN
+rule 6). They use nothing but the :class:`~tomorro_scim.storage.Storage` and
+:class:`~tomorro_scim.storage.StorageSession` protocols, so a backend that
+passes them works under :class:`~tomorro_scim.service.ScimService`.
+
+Subclass :class:`StorageContract` in a test module and say how to make your
+storage::
+
+    # tests/test_my_storage.py
+    from tomorro_scim.testing import StorageContract
+
+    from myapp.scim import MyStorage
+
+
+    class TestMyStorage(StorageContract):
+        def make_storage(self):
+            return MyStorage(database_url="sqlite://")
+
+        # Optional: how the host app makes users and groups of its own,
+        # which SCIM must not see until it adopts them.
+        def add_unmanaged_user(self, storage, tenant, document):
+            storage.insert_app_user(tenant, document)
+
+        def add_unmanaged_group(self, storage, tenant, document):
+            storage.insert_app_group(tenant, document)
+
+Run ``pytest``: the inherited ``test_*`` methods are collected for your class.
+Pytest does not collect :class:`StorageContract` itself, since its name does
+not start with ``Test``. For assertion messages that show the values compared,
+have pytest rewrite the kit's asserts, in your ``conftest.py``::
+
+    import pytest
+
+    pytest.register_assert_rewrite("tomorro_scim.testing")
+
+The kit needs pytest (a development dependency, not one of the library's);
+its tests take a few seconds on an in-memory or SQLite backend.
+
+The hooks:
+
+* :meth:`StorageContract.make_storage` (required): a storage to test. A fresh
+  one per test is simplest; a shared one (one PostgreSQL database) works too,
+  because every test uses tenant names and token ids of its own.
+* :meth:`StorageContract.close_storage`: called after each test (default: nothing).
+* :meth:`StorageContract.add_unmanaged_user` and
+  :meth:`StorageContract.add_unmanaged_group`: store a resource the host app
+  made, not SCIM. By default they call the storage's ``add_app_user`` /
+  ``add_app_group`` (as :class:`~tomorro_scim.storage.memory.MemoryStorage`
+  has), and the tests that need them are skipped when there are none.
+
+The documents the tests write are built by :func:`user_document` and
+:func:`group_document`, in the canonical JSON form the service hands a
+storage: ``id`` set, ``meta`` without ``version``, no group ``members``.
+
+What the kit holds a backend to, beyond the protocol's docstrings:
+
+* Strings compare as the filter engine compares them
+  (:func:`tomorro_scim.filter.comparison_key`): ``userName`` and group
+  ``displayName`` uniqueness, filters and sorting fold case and Unicode
+  composition (NFC); ``externalId`` and ``id`` are case-exact. ``dateTime``
+  values compare as instants whatever their offset or precision.
+* Search results agree with the compiled filter's predicate, sorted values
+  missing last ascending and first descending (RFC 7644 §3.4.2.3).
+* A membership write returns exactly the ids it changed, moves the group's
+  version only when something changed, and raises
+  :class:`~tomorro_scim.errors.NotFound` for an id that names no managed
+  group of the tenant. Members keep the order they were added in. Deleting a
+  user takes it out of its groups and moves their versions.
+* ``replace`` raises :class:`~tomorro_scim.errors.NotFound` for a resource it
+  cannot see and keeps the stored role when given ``role=None``.
+* Leaving a session by an exception undoes every write made in it, member
+  order and the default search order included.
+"""
+
+from __future__ import annotations
+
+from ._base import group_document
+from ._base import user_document
+from ._consistency import ConsistencyContract
+from ._isolation import IsolationContract
+from ._membership import MembershipContract
+from ._resources import ResourceContract
+from ._search import SearchContract
+
+__all__ = ["StorageContract", "group_document", "user_document"]
+
+
+class StorageContract(
+    ResourceContract,
+    IsolationContract,
+    ConsistencyContract,
+    SearchContract,
+    MembershipContract,
+):
+    """The storage contract as pytest tests; subclass it as ``Test<YourBackend>``.
+
+    Override :meth:`make_storage` (required), and :meth:`close_storage`,
+    :meth:`add_unmanaged_user` and :meth:`add_unmanaged_group` as needed.
+    """

@@ -1,0 +1,156 @@
+"""The memory backend: the storage contract kit, plus what only it promises.
+
+The contract (``tomorro_scim.testing``) is the same one the SQL backends run;
+the tests below it are the memory backend's own: thread safety (one lock per
+storage, held for a session) and the host-app helpers.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tomorro_scim.errors import Uniqueness
+from tomorro_scim.storage import GROUP
+from tomorro_scim.storage import USER
+from tomorro_scim.storage import Storage
+from tomorro_scim.storage.memory import MemoryStorage
+from tomorro_scim.testing import StorageContract
+from tomorro_scim.testing import group_document
+from tomorro_scim.testing import user_document
+
+THREADS = 16
+
+
+class TestMemoryStorage(StorageContract):
+    def make_storage(self) -> Storage:
+        return MemoryStorage()
+
+
+class TestMemoryStorageShared(StorageContract):
+    """The kit on one storage for every test: tenant names keep them apart."""
+
+    shared = MemoryStorage()
+
+    def make_storage(self) -> Storage:
+        return self.shared
+
+
+def _run(workers: list[threading.Thread]) -> None:
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+
+
+def test_concurrent_member_adds_all_persist() -> None:
+    storage = MemoryStorage()
+    with storage.session("t") as session:
+        group = session.create(GROUP, group_document("Everyone"))
+        users = [
+            session.create(USER, user_document(f"user{i}")).id for i in range(THREADS)
+        ]
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def add(user_id: str) -> None:
+        try:
+            barrier.wait(timeout=5)
+            for _ in range(20):
+                with storage.session("t") as session:
+                    session.add_members(group.id, [user_id])
+                    session.remove_members(group.id, [user_id])
+                    session.add_members(group.id, [user_id])
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    _run([threading.Thread(target=add, args=(u,)) for u in users])
+    assert errors == []
+    with storage.session("t") as session:
+        assert sorted(m.value for m in session.members(group.id)) == sorted(users)
+        stored = session.get(GROUP, group.id)
+        assert stored is not None
+        # Each thread's first round adds, removes and adds (three changes);
+        # later rounds find the user a member, so only remove and add change.
+        assert stored.version == group.version + THREADS * (3 + 19 * 2)
+        for user_id in users:
+            assert [g.id for g in session.user_groups(user_id)] == [group.id]
+
+
+def test_concurrent_creates_of_one_user_name_give_one_winner() -> None:
+    storage = MemoryStorage()
+    barrier = threading.Barrier(THREADS)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def create(i: int) -> None:
+        barrier.wait(timeout=5)
+        try:
+            with storage.session("t") as session:
+                session.create(
+                    USER,
+                    user_document(f"Alice{'!' * 0}".swapcase() if i % 2 else "alice"),
+                )
+            result = "created"
+        except Uniqueness:
+            result = "taken"
+        with lock:
+            outcomes.append(result)
+
+    _run([threading.Thread(target=create, args=(i,)) for i in range(THREADS)])
+    assert sorted(outcomes) == ["created"] + ["taken"] * (THREADS - 1)
+
+
+def test_sessions_of_different_tenants_do_not_mix_under_threads() -> None:
+    storage = MemoryStorage()
+    errors: list[BaseException] = []
+
+    def fill(tenant: str) -> None:
+        try:
+            for i in range(50):
+                with storage.session(tenant) as session:
+                    session.create(USER, user_document(f"user{i}"))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    tenants = [f"t{i}" for i in range(8)]
+    _run([threading.Thread(target=fill, args=(t,)) for t in tenants])
+    assert errors == []
+    for tenant in tenants:
+        with storage.session(tenant) as session:
+            found = session.find_user_by_user_name("USER7")
+            assert found is not None
+            assert session.existing_user_ids([found.id]) == {found.id}
+
+
+def test_add_app_user_and_group_return_unmanaged_resources() -> None:
+    storage = MemoryStorage()
+    user = storage.add_app_user("t", user_document("app.user"))
+    group = storage.add_app_group("t", group_document("App Group"))
+    assert (user.managed, group.managed) == (False, False)
+    with storage.session("t") as session:
+        assert session.get(USER, user.id) is None
+        assert session.get(GROUP, group.id) is None
+
+
+def test_a_rolled_back_removal_keeps_the_member_order_for_later_adds() -> None:
+    storage = MemoryStorage()
+    with storage.session("t") as session:
+        group = session.create(GROUP, group_document("Everyone"))
+        ids = [session.create(USER, user_document(f"u{i}")).id for i in range(4)]
+        session.add_members(group.id, ids[:3])
+
+    def fail() -> None:
+        with storage.session("t") as session:
+            session.remove_members(group.id, ids[:2])
+            session.delete(USER, ids[2])
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        fail()
+    with storage.session("t") as session:
+        session.add_members(group.id, [ids[3]])
+        assert [m.value for m in session.members(group.id)] == ids
+        assert [g.id for g in session.user_groups(ids[2])] == [group.id]
