@@ -65,8 +65,13 @@ class Projection:
     then only the ``returned: always`` attributes remain (RFC 7644 §3.4.2.5)."""
 
     @property
+    def selects(self) -> bool:
+        """Whether ``attributes`` replaced the default set."""
+        return self.explicit or bool(self.attributes or self.whole_extensions)
+
+    @property
     def is_default(self) -> bool:
-        return not (self.explicit or self.excluded or self.excluded_extensions)
+        return not (self.selects or self.excluded or self.excluded_extensions)
 
     def includes(self, attribute: AttributeSchema) -> bool:
         """Whether a top-level attribute (its value) appears in the output."""
@@ -74,7 +79,7 @@ class Projection:
             return False
         if attribute.returned is Returned.always:
             return True
-        if self.explicit:
+        if self.selects:
             return any(
                 a is attribute or a.parent is attribute for a in self.attributes
             ) or (attribute.extension_urn in self.whole_extensions)
