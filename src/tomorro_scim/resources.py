@@ -414,15 +414,45 @@ class ResourceHandlers:
         if resource_type.name == GROUP:
             sent = any(isinstance(k, str) and k.lower() == "members" for k in body)
             members = _member_ids(document.pop("members", None)) if sent else None
-            name = document.get("displayName")
-            if not isinstance(name, str) or not name.strip():
-                raise InvalidValue("a Group needs a non-empty displayName")
-        else:
-            name = document.get("userName")
-            if not isinstance(name, str) or not name.strip():
-                raise InvalidValue("a User needs a non-empty userName")
-            self.settings.role_map.validate_user_type(document.get("userType"))
+        self._check(document, resource_type)
         return document, members
+
+    def _check(self, document: dict[str, Any], resource_type: ResourceType) -> None:
+        """What every write of a whole document must satisfy, whatever the method."""
+        key = "displayName" if resource_type.name == GROUP else "userName"
+        name = document.get(key)
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidValue(
+                f"a {resource_type.name} needs a non-empty {key}; it cannot be removed"
+            )
+        if resource_type.name == USER:
+            self.settings.role_map.validate_user_type(document.get("userType"))
+
+    def _write(
+        self,
+        session: StorageSession,
+        context: _Context,
+        resource_type: ResourceType,
+        current: StoredResource,
+        document: dict[str, Any],
+    ) -> StoredResource:
+        """Replace ``current`` by ``document`` (compare-and-swap on its version),
+        recompute a user's role, and record the events the change makes."""
+        resource_id = current.id
+        if resource_type.name == GROUP:
+            stored = session.replace(
+                GROUP, resource_id, document, expected_version=current.version
+            )
+            self._group_events(context, resource_id, current.document, document)
+            return stored
+        role = self._resolve_role(session, document.get("userType"), resource_id)
+        stored = session.replace(
+            USER, resource_id, document, expected_version=current.version, role=role
+        )
+        self._user_events(
+            context, resource_id, current.document, document, current.role, role
+        )
+        return stored
 
     def create(
         self,
@@ -511,25 +541,8 @@ class ResourceHandlers:
                 "created": created,
                 "lastModified": self._now(),
             }
-            if resource_type.name == USER:
-                role = self._resolve_role(
-                    session, document.get("userType"), resource_id
-                )
-                stored = session.replace(
-                    USER,
-                    resource_id,
-                    document,
-                    expected_version=current.version,
-                    role=role,
-                )
-                self._user_events(
-                    context, resource_id, current.document, document, current.role, role
-                )
-            else:
-                stored = session.replace(
-                    GROUP, resource_id, document, expected_version=current.version
-                )
-                self._group_events(context, resource_id, current.document, document)
+            stored = self._write(session, context, resource_type, current, document)
+            if resource_type.name == GROUP:
                 # A PUT without members leaves them as they are (IDP-DIALECTS §3.3 [J]).
                 if members is not None and self._apply_members(
                     session, context, resource_id, [ReplaceMembers(tuple(members))]
@@ -575,34 +588,8 @@ class ResourceHandlers:
                     **(current.document.get("meta") or {}),
                     "lastModified": self._now(),
                 }
-                if is_group:
-                    stored = session.replace(
-                        GROUP, resource_id, document, expected_version=current.version
-                    )
-                    self._group_events(context, resource_id, current.document, document)
-                else:
-                    user_name = document.get("userName")
-                    if not isinstance(user_name, str) or not user_name.strip():
-                        raise InvalidValue("userName is required and cannot be removed")
-                    self.settings.role_map.validate_user_type(document.get("userType"))
-                    role = self._resolve_role(
-                        session, document.get("userType"), resource_id
-                    )
-                    stored = session.replace(
-                        USER,
-                        resource_id,
-                        document,
-                        expected_version=current.version,
-                        role=role,
-                    )
-                    self._user_events(
-                        context,
-                        resource_id,
-                        current.document,
-                        document,
-                        current.role,
-                        role,
-                    )
+                self._check(document, resource_type)
+                stored = self._write(session, context, resource_type, current, document)
             if member_changes and self._apply_members(
                 session, context, resource_id, member_changes
             ):
