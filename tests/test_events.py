@@ -125,3 +125,26 @@ def test_events_are_frozen_values() -> None:
 def test_events_need_keywords() -> None:
     with pytest.raises(TypeError):
         UserDeleted("acme", "u1", "r1")  # type: ignore[misc]
+
+
+def test_subscribers_get_copies_of_stored_documents() -> None:
+    """A subscriber that edits the user it is handed changes nothing stored."""
+    stored = {"userName": "ada", "name": {"givenName": "Ada"}}
+    bus = EventBus()
+    seen: list[Event] = []
+
+    @bus.on(UserCreated)
+    def vandal(event: UserCreated) -> None:
+        event.user["userName"] = "mallory"
+        event.user["name"]["givenName"] = "Mallory"
+        seen.append(event)
+
+    bus.publish(
+        [
+            UserCreated(
+                tenant="t", resource_id="u1", request_id="r", user=stored, role=None
+            )
+        ]
+    )
+    assert seen
+    assert stored == {"userName": "ada", "name": {"givenName": "Ada"}}

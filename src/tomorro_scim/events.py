@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 import attrs
@@ -119,6 +120,16 @@ class MembersSkipped(Event):
 Subscriber = Callable[[Event], None]
 
 
+def _detached(event: Event) -> Event:
+    """The event with deep copies of the documents it carries (the storage's own)."""
+    documents = {
+        field.name: deepcopy(getattr(event, field.name))
+        for field in attrs.fields(type(event))
+        if isinstance(getattr(event, field.name), dict)
+    }
+    return attrs.evolve(event, **documents) if documents else event
+
+
 class EventBus:
     """Subscribers per event class; an event reaches those of its class and bases."""
 
@@ -146,7 +157,15 @@ class EventBus:
         return register
 
     def publish(self, events: list[Event]) -> None:
+        """Deliver ``events`` in order to the subscribers of their classes.
+
+        A subscriber receives its own copy of an event's documents, made only
+        when someone subscribes: changing one never changes what is stored.
+        """
+        if not self._subscribers:
+            return
         for event in events:
+            event = _detached(event)
             for event_type, handler in self._subscribers:
                 if isinstance(event, event_type):
                     try:

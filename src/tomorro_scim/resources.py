@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
-from copy import deepcopy
 from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
@@ -363,7 +362,7 @@ class ResourceHandlers:
     ) -> None:
         changed = _changed_keys(old, new)
         if changed:
-            context.emit(UserUpdated, user_id, user=deepcopy(new), changed=changed)
+            context.emit(UserUpdated, user_id, user=new, changed=changed)
         if old.get("active") is not False and new.get("active") is False:
             context.emit(UserDeactivated, user_id)
         elif old.get("active") is False and new.get("active") is True:
@@ -476,7 +475,7 @@ class ResourceHandlers:
                     "lastModified": now,
                 }
                 stored = session.create(GROUP, document)
-                context.emit(GroupCreated, stored.id, group=deepcopy(document))
+                context.emit(GroupCreated, stored.id, group=document)
                 if members:
                     self._apply_members(
                         session, context, stored.id, [AddMembers(tuple(members))]
@@ -509,15 +508,13 @@ class ResourceHandlers:
             }
             role = self._resolve_role(session, document.get("userType"), existing.id)
             stored = session.replace(USER, existing.id, document, role=role, adopt=True)
-            context.emit(
-                UserCreated, stored.id, user=deepcopy(document), role=role, adopted=True
-            )
+            context.emit(UserCreated, stored.id, user=document, role=role, adopted=True)
             return stored
         document["id"] = self.id_factory()
         document["meta"] = {"resourceType": USER, "created": now, "lastModified": now}
         role = self._resolve_role(session, document.get("userType"), None)
         stored = session.create(USER, document, role=role)
-        context.emit(UserCreated, stored.id, user=deepcopy(document), role=role)
+        context.emit(UserCreated, stored.id, user=document, role=role)
         return stored
 
     def replace(

@@ -227,16 +227,30 @@ class _MemorySession:
         with_members = resource_type == GROUP and (
             query.filter is not None and query.filter.references("members")
         )
-        matched: list[tuple[str, _Row, dict[str, Any]]] = []
-        for resource_id in self._candidates(resource_type, query):
-            row = rows.get(resource_id)
-            if row is None or not row.managed:
-                continue
-            document = row.document
-            if with_members:
-                document = self._stored(GROUP, resource_id, row, True).document
-            if predicate is None or predicate(document):
-                matched.append((resource_id, row, document))
+        candidates = self._candidates(resource_type, query)
+        matched: list[tuple[str, _Row, dict[str, Any]]]
+        if candidates is rows and not with_members:
+            # The full scan: one comprehension, no per-id lookups — this loop
+            # is what a compound filter over a large tenant costs.
+            if predicate is None:
+                matched = [(i, r, r.document) for i, r in rows.items() if r.managed]
+            else:
+                matched = [
+                    (i, r, r.document)
+                    for i, r in rows.items()
+                    if r.managed and predicate(r.document)
+                ]
+        else:
+            matched = []
+            for resource_id in candidates:
+                row = rows.get(resource_id)
+                if row is None or not row.managed:
+                    continue
+                document = row.document
+                if with_members:
+                    document = self._stored(GROUP, resource_id, row, True).document
+                if predicate is None or predicate(document):
+                    matched.append((resource_id, row, document))
         if query.sort_by is not None:
             key = sort_key(query.sort_by)
             matched.sort(key=lambda item: key(item[2]), reverse=query.descending)
