@@ -314,3 +314,62 @@ def test_ascii_fast_path_agrees_with_nfc_folding() -> None:
         text = f"userName eq {ScimFilter.quote(f'A{char.upper()}B')}"
         model = UserModel.model_validate(user)
         assert compile_filter(text)(user) is ScimFilter[UserModel](text).match(model)
+
+
+SPACES = st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", "\v", ""])
+NAMES = st.sampled_from(
+    [
+        "userName",
+        "USERNAME",
+        "name.givenName",
+        "emails.value",
+        "and",
+        "pr",
+        "x-y",
+        "$ref",
+        "\u017fuserName",
+        "\u212aey",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "urn:x:y.z",
+        "1abc",
+        "a.b.c",
+    ]
+)
+OPERATORS = st.sampled_from(
+    ["eq", "EQ", "Ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "xx"]
+)
+LITERALS = st.sampled_from(
+    [
+        '"x"',
+        '"a@b.c"',
+        '"\\""',
+        '"\\u00e9"',
+        '"\\x"',
+        '"\x01"',
+        '""',
+        "5",
+        "true",
+        '"a"b"',
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.tuples(SPACES, NAMES, SPACES, OPERATORS, SPACES, LITERALS, SPACES).map("".join)
+)
+def test_fast_path_builds_the_grammars_tree(text: str) -> None:
+    """The regex path for ``attr op "string"`` must build exactly the node
+    scim2-models' grammar builds, and accept nothing the grammar refuses."""
+    from tomorro_scim.filter import _simple_comparison
+
+    fast = _simple_comparison(text)
+    if fast is None:
+        return
+    try:
+        reference = ScimFilter(text).ast
+    except InvalidFilterException:
+        raise AssertionError(
+            f"fast path accepted {text!r}, the grammar refuses it"
+        ) from None
+    assert fast == reference, text

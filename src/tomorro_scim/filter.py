@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from collections.abc import Callable
 from collections.abc import Mapping
 from datetime import UTC
@@ -932,6 +934,52 @@ def _measure(root: FilterNode) -> tuple[int, int]:
     return depth, clauses
 
 
+_ATTR_NAME = r"\$?[A-Za-z][A-Za-z0-9$_-]*"
+_URN = r"urn:[A-Za-z0-9][A-Za-z0-9._-]*(?::[A-Za-z0-9][A-Za-z0-9._-]*)*"
+_SIMPLE_COMPARISON = re.compile(
+    rf"[ \t\f\r\n]*((?:{_URN}:)?{_ATTR_NAME}(?:\.{_ATTR_NAME})?)[ \t\f\r\n]+"
+    r"(eq|ne|co|sw|ew|gt|ge|lt|le)[ \t\f\r\n]+"
+    r'("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*")[ \t\f\r\n]*',
+    re.IGNORECASE,
+)
+"""``attr op "string"``: the RFC 7644 §3.4.2.2 productions (attrPath, compareOp,
+a JSON string) for the one shape every IdP match query has."""
+
+_KEYWORDS = frozenset(
+    {"and", "or", "not", "pr", "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
+    | {"true", "false", "null"}
+)
+
+
+def _simple_comparison(expression: str) -> Comparison | None:
+    """The syntax tree of ``attr op "string"`` without the general parser.
+
+    Entra and Okta send ``userName eq "<a new address>"`` on every match, a
+    new text each time, so the parse cache never helps them; this reads the
+    one shape directly and builds the very node scim2-models' grammar builds
+    (a property test holds the two together). Anything else, including a
+    keyword used as an attribute name, goes to the grammar.
+    """
+    match = _SIMPLE_COMPARISON.fullmatch(expression)
+    if match is None:
+        return None
+    raw_path, op, literal = match.groups()
+    uri: str | None = None
+    rest = raw_path
+    if raw_path[:4].lower() == "urn:":
+        uri, _, rest = raw_path.rpartition(":")
+    attr, _, sub_attr = rest.partition(".")
+    if attr.lower() in _KEYWORDS:
+        return None
+    try:
+        path = AttrPath(attr=attr, sub_attr=sub_attr or None, uri=uri)
+    except ValueError:
+        # A name only the case-insensitive match let through (U+212A, say):
+        # the grammar words the error.
+        return None
+    return Comparison(path, CompareOperator(op.lower()), json.loads(literal))
+
+
 def parse_filter(expression: str, limits: FilterLimits = DEFAULT_LIMITS) -> FilterNode:
     """Parse filter text into scim2-models' syntax tree, within ``limits``.
 
@@ -947,6 +995,9 @@ def parse_filter(expression: str, limits: FilterLimits = DEFAULT_LIMITS) -> Filt
             f"the filter is {len(expression)} characters long; the limit is "
             f"{limits.max_length}"
         )
+    simple = _simple_comparison(expression)
+    if simple is not None:
+        return simple
     try:
         root = ScimFilter(expression).ast
     except SCIMException as exc:

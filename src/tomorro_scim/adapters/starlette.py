@@ -6,8 +6,11 @@ Mount it under the SCIM base path::
 
 It translates the ASGI request into a :class:`~tomorro_scim.http.ScimRequest`
 and the :class:`~tomorro_scim.http.ScimResponse` back, and nothing else. The
-service is synchronous (its storage may block on a database), so it runs in
-Starlette's thread pool and never blocks the event loop.
+service is synchronous; when its storage may block (a database), each request
+runs in Starlette's thread pool so the event loop never waits on I/O. A
+storage that declares ``blocking = False`` (the in-memory one: pure CPU, no
+I/O) is called on the loop itself, which saves the thread hop that costs more
+than the request.
 """
 
 from __future__ import annotations
@@ -35,8 +38,15 @@ def _declared_length(request: Request) -> int:
 class ScimApp:
     """An ASGI application answering every path below its mount point."""
 
-    def __init__(self, service: ScimService) -> None:
+    def __init__(self, service: ScimService, *, offload: bool | None = None) -> None:
         self.service = service
+        self.offload = (
+            offload
+            if offload is not None
+            else bool(getattr(service.storage, "blocking", True))
+        )
+        """Run each request in the thread pool (the default for any storage
+        that does not declare ``blocking = False``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,11 +66,18 @@ class ScimApp:
             base_url=str(request.base_url).rstrip("/") + root,
             declared_length=declared,
         )
-        answer = await run_in_threadpool(self.service.handle, scim_request)
+        if self.offload:
+            answer = await run_in_threadpool(self.service.handle, scim_request)
+        else:
+            answer = self.service.handle(scim_request)
         response = Response(answer.body, answer.status, dict(answer.headers))
         await response(scope, receive, send)
 
 
-def scim_app(service: ScimService) -> ScimApp:
-    """The ASGI app serving ``service``; mount it at the SCIM base path."""
-    return ScimApp(service)
+def scim_app(service: ScimService, *, offload: bool | None = None) -> ScimApp:
+    """The ASGI app serving ``service``; mount it at the SCIM base path.
+
+    ``offload`` forces (``True``) or avoids (``False``) the thread pool; by
+    default it is used unless the storage declares ``blocking = False``.
+    """
+    return ScimApp(service, offload=offload)

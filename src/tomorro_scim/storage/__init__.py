@@ -236,7 +236,12 @@ class StorageSession(Protocol):
 
 @runtime_checkable
 class Storage(Protocol):
-    """A backend: opens tenant-scoped transactions and keeps bearer tokens."""
+    """A backend: opens tenant-scoped transactions and keeps bearer tokens.
+
+    A backend whose calls never wait on I/O may set a class attribute
+    ``blocking = False``; async adapters then call it on their event loop
+    instead of a worker thread. Without it, a backend is taken to block.
+    """
 
     def session(self, tenant: str) -> AbstractContextManager[StorageSession]:
         """A transaction on ``tenant``'s data; commits on success, rolls back on error."""

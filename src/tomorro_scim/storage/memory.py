@@ -94,6 +94,9 @@ class _Tenant:
 class MemoryStorage:
     """Keeps everything in this process; the reference every backend is tested against."""
 
+    blocking = False
+    """No call waits on I/O, so adapters may call it from an event loop."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._tenants: dict[str, _Tenant] = {}
@@ -102,7 +105,9 @@ class MemoryStorage:
     @contextmanager
     def session(self, tenant: str) -> Iterator[StorageSession]:
         with self._lock:
-            data = self._tenants.setdefault(tenant, _Tenant())
+            data = self._tenants.get(tenant) or self._tenants.setdefault(
+                tenant, _Tenant()
+            )
             session = _MemorySession(tenant, data)
             try:
                 yield session
