@@ -154,3 +154,49 @@ def test_a_rolled_back_removal_keeps_the_member_order_for_later_adds() -> None:
         session.add_members(group.id, [ids[3]])
         assert [m.value for m in session.members(group.id)] == ids
         assert [g.id for g in session.user_groups(ids[2])] == [group.id]
+
+
+def test_index_narrowing_finds_what_a_scan_finds() -> None:
+    """The userName/displayName/externalId indexes only narrow: every filter
+    they serve selects exactly what the predicate selects over all rows, in
+    the default order (insertion order)."""
+    import random
+
+    from tomorro_scim.filter import compile_filter
+    from tomorro_scim.storage import SearchQuery
+
+    rng = random.Random(7)
+    storage = MemoryStorage()
+    stems = ["ada", "Adam", "bob", "Zoe\u0301", "zo\u00e9", "al"]
+    names = [rng.choice(stems) + str(i) for i in range(300)]
+    documents = [
+        {
+            "id": f"u{i}",
+            "userName": name,
+            "externalId": rng.choice(["X", "x", "e\u0301", "\u00e9"]),
+            "active": rng.random() < 0.5,
+        }
+        for i, name in enumerate(names)
+    ]
+    with storage.session("t") as session:
+        for document in documents:
+            session.create("User", document)
+        session.delete("User", "u5")
+    filters = [
+        'userName sw "a"',
+        'userName sw "ADA"',
+        'userName sw "zo\u00e9"',
+        'userName sw "zoe\u0301" and active eq true',
+        'active eq true and userName sw "al"',
+        'userName eq "ADA1" or userName sw "b"',
+        'externalId eq "\u00e9" and userName sw "a"',
+        'externalId eq "x"',
+        'userName sw ""',
+    ]
+    for text in filters:
+        compiled = compile_filter(text)
+        expected = [d["id"] for d in documents if d["id"] != "u5" and compiled(d)]
+        with storage.session("t") as session:
+            result = session.search("User", SearchQuery(filter=compiled, count=1000))
+        assert [r.id for r in result.resources] == expected, text
+        assert result.total == len(expected), text

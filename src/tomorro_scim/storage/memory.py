@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+from bisect import bisect_left
+from bisect import insort
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -25,6 +27,9 @@ from typing import Any
 import attrs
 from scim2_models.path import CompareOperator
 from scim2_models.path import Comparison
+from scim2_models.path import FilterNode
+from scim2_models.path import LogicalExpr
+from scim2_models.path import LogicalOperator
 
 from ..errors import NotFound
 from ..errors import PreconditionFailed
@@ -47,7 +52,16 @@ from . import TokenRecord
 __all__ = ["MemoryStorage"]
 
 _USER_NAME = USER_TYPE.require("userName")
+_EXTERNAL_ID = USER_TYPE.require("externalId")
 _DISPLAY_NAME = GROUP_TYPE.require("displayName")
+
+
+def _discard(order: list[str], value: str) -> None:
+    """Remove ``value`` from a sorted list."""
+    index = bisect_left(order, value)
+    if index < len(order) and order[index] == value:
+        del order[index]
+
 
 _SEQUENCE = itertools.count(1)
 """Insertion stamps: a rollback puts re-inserted rows and members back in place."""
@@ -81,8 +95,11 @@ class _Tenant:
     users: dict[str, _Row] = attrs.field(factory=dict)
     groups: dict[str, _Row] = attrs.field(factory=dict)
     user_names: dict[str, str] = attrs.field(factory=dict)
+    user_name_order: list[str] = attrs.field(factory=list)
+    """The folded userNames, sorted: ``userName sw "x"`` reads a range of it."""
     external_ids: dict[str, dict[str, None]] = attrs.field(factory=dict)
     group_names: dict[str, str] = attrs.field(factory=dict)
+    group_name_order: list[str] = attrs.field(factory=list)
     members: dict[str, dict[str, int]] = attrs.field(factory=dict)
     """Group id → member ids, in the order added, each with its insertion stamp."""
     member_of: dict[str, dict[str, int]] = attrs.field(factory=dict)
@@ -193,37 +210,90 @@ class _MemorySession:
         return self._stored(resource_type, resource_id, row, include_members)
 
     def _candidates(self, resource_type: str, query: SearchQuery) -> Iterable[str]:
-        """Ids worth testing: an index hit for a lone ``eq`` on an indexed
-        attribute, every id otherwise. The filter still runs on each."""
+        """Ids worth testing: what an index gives for the filter, or every id.
+
+        A lone comparison, or the most selective term of a top-level ``and``,
+        is served by an index when it is an ``eq`` on ``id``, ``userName``,
+        ``externalId`` or a group's ``displayName``, or an ``sw`` on
+        ``userName`` or ``displayName`` (a range of the sorted names), as a
+        database would. The whole filter still runs on every candidate, so
+        the index only narrows; candidates keep the default (insertion) order.
+        """
         rows = self._data.rows(resource_type)
         compiled = query.filter
-        node = compiled.ast if compiled is not None else None
-        if (
+        if compiled is None:
+            return rows
+        node = compiled.ast
+        terms = (
+            node.terms
+            if isinstance(node, LogicalExpr) and node.op is LogicalOperator.and_
+            else (node,)
+        )
+        best: list[str] | None = None
+        for term in terms:
+            hit = self._index_hit(resource_type, term)
+            if hit is not None and (best is None or len(hit) < len(best)):
+                best = hit
+        if best is None:
+            return rows
+        if len(best) > 1:
+            best.sort(key=lambda i: row.seq if (row := rows.get(i)) else 0)
+        return best
+
+    def _index_hit(self, resource_type: str, node: FilterNode) -> list[str] | None:
+        """The ids an index selects for one comparison, or ``None`` if none serves it."""
+        if not (
             isinstance(node, Comparison)
-            and node.op is CompareOperator.eq
+            and node.op in (CompareOperator.eq, CompareOperator.sw)
             and isinstance(node.value, str)
             and node.attr_path.sub_attr is None
         ):
-            name = node.attr_path.attr.lower()
-            uri = (node.attr_path.uri or "").lower()
-            core = resource_type == USER and uri in ("", USER_TYPE.schema.lower())
-            core_group = resource_type == GROUP and uri in (
-                "",
-                GROUP_TYPE.schema.lower(),
-            )
-            if name == "id" and (core or core_group):
-                return [node.value] if node.value in rows else []
-            if core and name == "username":
-                hit = self._data.user_names.get(comparison_key(_USER_NAME, node.value))
-                return [hit] if hit else []
-            if core and name == "externalid":
-                return list(self._data.external_ids.get(node.value, {}))
-            if core_group and name == "displayname":
-                hit = self._data.group_names.get(
-                    comparison_key(_DISPLAY_NAME, node.value)
+            return None
+        data = self._data
+        name = node.attr_path.attr.lower()
+        schema = USER_TYPE if resource_type == USER else GROUP_TYPE
+        if node.attr_path.uri not in (None, "") and node.attr_path.uri.lower() != (
+            schema.schema.lower()
+        ):
+            return None
+        value = node.value
+        if node.op is CompareOperator.sw:
+            if resource_type == USER and name == "username":
+                return self._prefixed(
+                    data.user_name_order, data.user_names, value, _USER_NAME
                 )
-                return [hit] if hit else []
-        return rows
+            if resource_type == GROUP and name == "displayname":
+                return self._prefixed(
+                    data.group_name_order, data.group_names, value, _DISPLAY_NAME
+                )
+            return None
+        if name == "id":
+            return [value] if value in data.rows(resource_type) else []
+        if resource_type == USER and name == "username":
+            hit = data.user_names.get(comparison_key(_USER_NAME, value))
+            return [hit] if hit else []
+        if resource_type == USER and name == "externalid":
+            return list(data.external_ids.get(comparison_key(_EXTERNAL_ID, value), {}))
+        if resource_type == GROUP and name == "displayname":
+            hit = data.group_names.get(comparison_key(_DISPLAY_NAME, value))
+            return [hit] if hit else []
+        return None
+
+    @staticmethod
+    def _prefixed(
+        order: list[str],
+        owners: dict[str, str],
+        prefix: str,
+        attribute: AttributeSchema,
+    ) -> list[str]:
+        folded = comparison_key(attribute, prefix)
+        start = bisect_left(order, folded)
+        ids = []
+        for name in itertools.islice(order, start, None):
+            if not name.startswith(folded):
+                break
+            ids.append(owners[name])
+        return ids
 
     def search(self, resource_type: str, query: SearchQuery) -> SearchResult:
         rows = self._data.rows(resource_type)
@@ -315,9 +385,11 @@ class _MemorySession:
                     raise Uniqueness(
                         f"userName {document['userName']!r} is already taken in this tenant"
                     )
+                if owner is None:
+                    insort(data.user_name_order, folded)
                 data.user_names[folded] = resource_id
-            external_id = document.get("externalId")
-            if isinstance(external_id, str):
+            external_id = _fold(_EXTERNAL_ID, document.get("externalId"))
+            if external_id is not None:
                 data.external_ids.setdefault(external_id, {})[resource_id] = None
         elif row.managed:
             folded = _fold(_DISPLAY_NAME, document.get("displayName"))
@@ -328,6 +400,8 @@ class _MemorySession:
                         f"displayName {document['displayName']!r} is already taken "
                         "by another group in this tenant"
                     )
+                if owner is None:
+                    insort(data.group_name_order, folded)
                 data.group_names[folded] = resource_id
 
     def _unindex(
@@ -338,8 +412,9 @@ class _MemorySession:
             folded = _fold(_USER_NAME, document.get("userName"))
             if folded is not None and data.user_names.get(folded) == resource_id:
                 del data.user_names[folded]
-            external_id = document.get("externalId")
-            if isinstance(external_id, str):
+                _discard(data.user_name_order, folded)
+            external_id = _fold(_EXTERNAL_ID, document.get("externalId"))
+            if external_id is not None:
                 holders = data.external_ids.get(external_id, {})
                 holders.pop(resource_id, None)
                 if not holders:
@@ -348,6 +423,7 @@ class _MemorySession:
             folded = _fold(_DISPLAY_NAME, document.get("displayName"))
             if folded is not None and data.group_names.get(folded) == resource_id:
                 del data.group_names[folded]
+                _discard(data.group_name_order, folded)
 
     def _put(self, resource_type: str, resource_id: str, row: _Row | None) -> None:
         """Set (or delete, with ``None``) a row and its indexes, with an undo step."""
