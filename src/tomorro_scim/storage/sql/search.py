@@ -1,0 +1,315 @@
+"""Searching: a filter, a sort and a page, in SQL where the columns allow.
+
+:class:`SessionBase` holds what every statement of a session needs (the
+connection, the tenant, parameters for lists of ids) and the search itself;
+:class:`~.session.SqlSession` adds the reads and writes of single resources.
+
+A search runs one of three ways:
+
+* the unfiltered default order (``_list``): the total from ``scim_counts``,
+  the page from the ``(tenant, managed, seq)`` index however deep;
+* a filter translated exactly, sorted by a column or not at all
+  (``_search_in_sql``): counted, sorted and paged in SQL;
+* anything else (``_search_in_python``): SQL narrows with what it can
+  translate, the compiled predicate decides on each row left, and a sort
+  without a column is done in Python, as the memory backend does it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from typing import Final
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import Connection
+from sqlalchemy import Row
+from sqlalchemy import Select
+from sqlalchemy import Table
+from sqlalchemy import and_
+from sqlalchemy import bindparam
+from sqlalchemy import func
+from sqlalchemy import literal_column
+from sqlalchemy import select
+from sqlalchemy import true
+
+from ...query import page_of
+from ...query import sort_key
+from ...schemas import AttributeSchema
+from .. import GROUP
+from .. import USER
+from .. import SearchQuery
+from .. import SearchResult
+from .. import StoredResource
+from . import schema
+from . import statements
+from .filters import Translation
+from .filters import translate
+from .schema import members
+
+__all__ = ["SessionBase"]
+
+_CHUNK: Final = 500
+"""Rows fetched at a time when the filter is finished in Python."""
+
+_table = statements.table
+_resource_columns = statements.resource_columns
+
+
+def stored_resource(resource_type: str, row: Row[Any]) -> StoredResource:
+    """The StoredResource of a row read with :func:`.statements.resource_columns`."""
+    return StoredResource(
+        id=row.id,
+        resource_type=resource_type,
+        document=schema.decode_document(row.document, row.last_modified),
+        version=row.version,
+        managed=row.managed,
+        role=row.role,
+    )
+
+
+_stored = stored_resource
+
+
+def _sort_column(resource_type: str, attribute: AttributeSchema) -> Any:
+    """The column a sort reads, or ``None`` to sort in Python."""
+    sorts = schema.USER_SORTS if resource_type == USER else schema.GROUP_SORTS
+    return sorts.get(attribute)
+
+
+class SessionBase:
+    """A tenant's transaction: its connection, parameters, and searches."""
+
+    def __init__(self, tenant: str, connection: Connection) -> None:
+        self.tenant = tenant
+        self._connection = connection
+        self._sqlite = connection.dialect.name == "sqlite"
+        self._counted: dict[str, int] = {}
+        """Managed resources created (+) and deleted (-) by this transaction."""
+        self._listed_users: frozenset[str] = frozenset()
+        """The users of the last page searched, whose groups load together."""
+        self._listed_groups: dict[str, list[StoredResource]] | None = None
+
+    # -- statements ---------------------------------------------------------
+
+    def _execute(self, statement: Any, **parameters: Any) -> Any:
+        """Run a prebuilt statement for this tenant (``p_tenant`` is set)."""
+        return self._connection.execute(
+            statement, {statements.TENANT: self.tenant, **parameters}
+        )
+
+    def _ids(self, ids: Sequence[str]) -> Any:
+        """The ``p_ids`` parameter of :func:`.statements.in_ids`."""
+        return json.dumps(list(ids)) if self._sqlite else list(ids)
+
+    def _member_values(self, group_ids: Sequence[str]) -> dict[str, list[Any]]:
+        """``{"value": id}`` lists of several groups' members, in one query."""
+        found: dict[str, list[Any]] = {}
+        if not group_ids:
+            return found
+        rows = self._execute(
+            statements.member_values(self._sqlite), p_ids=self._ids(group_ids)
+        )
+        for group_id, user_id in rows:
+            found.setdefault(group_id, []).append({"value": user_id})
+        return found
+
+    # -- search -------------------------------------------------------------
+
+    def search(self, resource_type: str, query: SearchQuery) -> SearchResult:
+        result = self._search(resource_type, query)
+        if resource_type == USER:
+            self._listed_users = frozenset(r.id for r in result.resources)
+            self._listed_groups = None
+        return result
+
+    def _search(self, resource_type: str, query: SearchQuery) -> SearchResult:
+        table = _table(resource_type)
+        compiled = query.filter
+        translation = (
+            translate(compiled, resource_type, self._sqlite)
+            if compiled is not None
+            else Translation(true(), exact=True)
+        )
+        where = and_(
+            table.c.tenant == self.tenant,
+            schema.managed(table),
+            translation.condition,
+        )
+        column = (
+            _sort_column(resource_type, query.sort_by)
+            if query.sort_by is not None
+            else None
+        )
+        order: list[Any] = [table.c.seq]
+        if column is not None:
+            ranked = (
+                column.desc().nulls_first()
+                if query.descending
+                else column.asc().nulls_last()
+            )
+            # Ties keep the default order, both ways (Python's stable sort).
+            order = [ranked, table.c.seq]
+        elif translation.selective:
+            # An equality on an indexed key (userName, externalId, ...) finds
+            # a row or two: sorting them beats walking the default order's
+            # index, which SQLite, without statistics, would otherwise pick.
+            order = [table.c.seq + literal_column("0")]
+        if not translation.exact or (query.sort_by is not None and column is None):
+            return self._search_in_python(
+                resource_type, query, where, order, sort_in_sql=column is not None
+            )
+        if compiled is None and query.sort_by is None:
+            return self._list(resource_type, query)
+        return self._search_in_sql(resource_type, query, where, order)
+
+    def _count_rows(self, table: Table, where: ColumnElement[bool]) -> int:
+        total: int = self._execute(
+            select(func.count()).select_from(table).where(where)
+        ).scalar_one()
+        return total
+
+    def _list(self, resource_type: str, query: SearchQuery) -> SearchResult:
+        """The unfiltered default order: the total from the tenant's count, and
+        the page from the (tenant, managed, seq) index, however deep."""
+        stored = self._execute(statements.count_total(), p_type=resource_type).scalar()
+        # The count row moves at commit; this transaction's own creates and
+        # deletes are not in it yet.
+        total = (stored or 0) + self._counted.get(resource_type, 0)
+        if query.count <= 0:
+            return SearchResult(total=total, resources=[])
+        table = _table(resource_type)
+        offset = max(0, query.start_index - 1)
+        page = select(*_resource_columns(table)).where(
+            table.c.tenant == bindparam(statements.TENANT), schema.managed(table)
+        )
+        if offset:
+            page = page.where(table.c.seq >= statements.deep_page_start(resource_type))
+        rows = self._execute(
+            page.order_by(table.c.seq).limit(bindparam("p_count")),
+            p_offset=offset,
+            p_count=query.count,
+        ).all()
+        resources = [_stored(resource_type, row) for row in rows]
+        self._attach_members(resource_type, query, resources)
+        return SearchResult(total=total, resources=resources)
+
+    def _search_in_sql(
+        self,
+        resource_type: str,
+        query: SearchQuery,
+        where: ColumnElement[bool],
+        order: list[Any],
+    ) -> SearchResult:
+        table = _table(resource_type)
+        if query.count <= 0:
+            return SearchResult(total=self._count_rows(table, where), resources=[])
+        offset = max(0, query.start_index - 1)
+        rows = self._execute(
+            select(*_resource_columns(table))
+            .where(where)
+            .order_by(*order)
+            .limit(query.count)
+            .offset(offset)
+        ).all()
+        if 0 < len(rows) < query.count or (offset == 0 and not rows):
+            total = offset + len(rows)  # the page reached the end
+        else:
+            total = self._count_rows(table, where)
+        resources = [_stored(resource_type, row) for row in rows]
+        self._attach_members(resource_type, query, resources)
+        return SearchResult(total=total, resources=resources)
+
+    def _attach_members(
+        self,
+        resource_type: str,
+        query: SearchQuery,
+        resources: Sequence[StoredResource],
+    ) -> None:
+        if resource_type != GROUP or not query.include_members or not resources:
+            return
+        loaded = self._member_values([r.id for r in resources])
+        for resource in resources:
+            resource.document["members"] = loaded.get(resource.id, [])
+
+    def _search_in_python(
+        self,
+        resource_type: str,
+        query: SearchQuery,
+        where: ColumnElement[bool],
+        order: list[Any],
+        *,
+        sort_in_sql: bool,
+    ) -> SearchResult:
+        """Narrow in SQL, then run the compiled predicate on each row left.
+
+        Only the page is kept unless the sort has no column, in which case the
+        matches are sorted here as the memory backend sorts them (a stable
+        sort of the default order).
+        """
+        table = _table(resource_type)
+        compiled = query.filter
+        predicate = compiled.predicate if compiled is not None else None
+        # The predicate sees members only when it reads them, as in memory.
+        with_members = (
+            resource_type == GROUP
+            and compiled is not None
+            and compiled.references("members")
+        )
+        loaded = self._narrowed_members(table, where) if with_members else {}
+        statement: Select[Any] = (
+            select(*_resource_columns(table)).where(where).order_by(*order)
+        )
+        keep_all = query.sort_by is not None and not sort_in_sql
+        begin = max(0, query.start_index - 1)
+        end = begin + max(0, query.count)
+        matched = 0
+        kept: list[tuple[Row[Any], dict[str, Any]]] = []
+        result = self._connection.execution_options(yield_per=_CHUNK).execute(statement)
+        for row in result:
+            document = schema.decode_document(row.document, row.last_modified)
+            if with_members:
+                document["members"] = loaded.get(row.id, [])
+            if predicate is not None and not predicate(document):
+                continue
+            if keep_all or begin <= matched < end:
+                kept.append((row, document))
+            matched += 1
+        if keep_all:
+            assert query.sort_by is not None
+            key = sort_key(query.sort_by)
+            kept.sort(key=lambda item: key(item[1]), reverse=query.descending)
+            kept = list(page_of(kept, query.start_index, query.count))
+        resources = []
+        for row, document in kept:
+            stored = _stored(resource_type, row)
+            if with_members and query.include_members:
+                stored.document["members"] = document["members"]
+            resources.append(stored)
+        if not with_members:
+            self._attach_members(resource_type, query, resources)
+        return SearchResult(total=matched, resources=resources)
+
+    def _narrowed_members(
+        self, table: Table, where: ColumnElement[bool]
+    ) -> dict[str, list[Any]]:
+        """The members of every group the narrowed search reads, in one query."""
+        rows = self._execute(
+            select(members.c.group_id, members.c.user_id)
+            .select_from(
+                members.join(
+                    table,
+                    and_(
+                        table.c.tenant == members.c.tenant,
+                        table.c.id == members.c.group_id,
+                    ),
+                )
+            )
+            .where(where)
+            .order_by(members.c.seq)
+        )
+        found: dict[str, list[Any]] = {}
+        for group_id, user_id in rows:
+            found.setdefault(group_id, []).append({"value": user_id})
+        return found
