@@ -244,3 +244,20 @@ def test_comparison_is_constant_time(
         authenticate(request("Bearer tscim_0000000000000000_" + "x" * 43))
     assert len(calls) == 3
     assert all(len(a) == len(b) == 32 for a, b in calls)
+
+
+def test_ensure_reuses_a_configured_token_and_refuses_clashes() -> None:
+    """A server restarted with its configured token keeps it (cli ``serve``)."""
+    storage = MemoryStorage()
+    manager = TokenManager(storage)
+    token = "configured-secret-token-0123456789"
+    record, created = manager.ensure("acme", token)
+    assert created
+    again, created_again = manager.ensure("acme", token)
+    assert not created_again
+    assert again == record
+    with pytest.raises(ValueError, match="another tenant"):
+        manager.ensure("globex", token)
+    manager.revoke(record.token_id)
+    with pytest.raises(ValueError, match="revoked"):
+        manager.ensure("acme", token)

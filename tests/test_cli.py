@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,13 @@ def parse(*argv: str) -> argparse.Namespace:
     return cli._parser().parse_args(argv)
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``serve`` keeps its SQLite file in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 # -- arguments -----------------------------------------------------------------
 
 
@@ -35,7 +43,7 @@ def test_serve_defaults() -> None:
     assert (args.host, args.port, args.database, args.log_level) == (
         "127.0.0.1",
         8000,
-        "memory",
+        "sqlite:///./tomorro-scim.db",
         "info",
     )
     assert args.token is None
@@ -133,6 +141,23 @@ def test_serve_generates_a_token_when_none_is_given(
     assert parse_token(token) is not None
 
 
+def test_a_restart_keeps_the_data_and_the_tokens(
+    no_server: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    in_tmp_dir: Path,
+) -> None:
+    """The embedded default is a SQLite file: restarting with the same token
+    reuses it, and restarting without one shows no new secret."""
+    assert cli.main(["serve", "--token", TOKEN]) == 0
+    assert cli.main(["serve", "--token", TOKEN]) == 0
+    assert (in_tmp_dir / "tomorro-scim.db").exists()
+    capsys.readouterr()
+    assert cli.main(["serve"]) == 0
+    out = capsys.readouterr().out
+    assert "Secret Token: unchanged (1 issued before" in out
+    assert len(no_server) == 3
+
+
 def test_serve_prints_one_token_per_tenant(
     no_server: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -162,9 +187,9 @@ def test_serve_prints_one_token_per_tenant(
         (["serve", "--tenant", "acme:short"], "20+ characters"),
         (
             ["serve", "--tenant", f"a:{TOKEN}", "--tenant", f"b:{TOKEN}"],
-            "already exists",
+            "another tenant",
         ),
-        (["serve", "--database", "postgresql://db/scim"], "unsupported --database"),
+        (["serve", "--database", "mysql://db/scim"], "SQLite or PostgreSQL"),
     ],
 )
 def test_serve_refuses_bad_settings(
@@ -205,7 +230,7 @@ def _get(url: str, token: str | None) -> tuple[int, dict[str, Any]]:
             return error.code, json.loads(error.read())
 
 
-def test_serve_answers_over_http() -> None:
+def test_serve_answers_over_http(in_tmp_dir: Path) -> None:
     port = _free_port()
     root = f"http://127.0.0.1:{port}/scim/v2"
     with subprocess.Popen(
@@ -222,6 +247,7 @@ def test_serve_answers_over_http() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=in_tmp_dir,
     ) as server:
         try:
             deadline = time.monotonic() + 20

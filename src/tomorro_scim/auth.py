@@ -112,6 +112,27 @@ class TokenManager:
         self._storage.save_token(record)
         return IssuedToken(token=token, record=record)
 
+    def ensure(
+        self, tenant: str, token: str, label: str = ""
+    ) -> tuple[TokenRecord, bool]:
+        """Make sure ``token`` authenticates ``tenant``; ``(record, created)``.
+
+        A server restarted with the same configured token finds it stored
+        already and keeps it; a token stored for another tenant, or revoked,
+        is refused with ``ValueError``.
+        """
+        token_id, secret = _split(token)
+        record = self._storage.find_token(token_id)
+        if record is None:
+            return self.issue(tenant, label, token=token).record, True
+        if not hmac.compare_digest(record.secret_hash, _hash(secret)):
+            raise ValueError(f"a different token with id {token_id!r} already exists")
+        if record.tenant != tenant:
+            raise ValueError("that token already belongs to another tenant")
+        if record.revoked:
+            raise ValueError("that token has been revoked")
+        return record, False
+
     def tokens(self, tenant: str) -> list[TokenRecord]:
         return self._storage.list_tokens(tenant)
 

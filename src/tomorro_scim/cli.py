@@ -32,11 +32,48 @@ def _version() -> str:
 
 
 def _open_storage(database: str) -> Storage:
+    """``memory``, or a SQLAlchemy URL of a SQLite or PostgreSQL database."""
     if database == "memory":
         return MemoryStorage()
-    raise SystemExit(
-        f"tomorro-scim: unsupported --database {database!r}; this version serves 'memory'"
-    )
+    try:
+        from .storage.sql import SqlStorage
+    except ImportError:
+        raise SystemExit(
+            "tomorro-scim: a --database URL needs the sql extra: "
+            'pip install "tomorro-scim[sql]" ("tomorro-scim[postgres]" for PostgreSQL)'
+        ) from None
+    try:
+        return SqlStorage(database)
+    except (ValueError, RuntimeError) as error:
+        # SchemaVersionError and StorageUnavailable are RuntimeErrors: an
+        # unknown schema version, an unreachable server, a missing driver.
+        raise SystemExit(f"tomorro-scim: {error}") from None
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    """``tomorro-scim db upgrade``: create or upgrade the SCIM tables."""
+    try:
+        from .storage.sql import upgrade_database
+    except ImportError:
+        print(
+            'tomorro-scim db needs the sql extra: pip install "tomorro-scim[sql]"',
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        before, after = upgrade_database(args.database)
+    except (ValueError, RuntimeError) as error:
+        print(f"tomorro-scim: {error}", file=sys.stderr)
+        return 1
+    if before == after:
+        print(f"tomorro-scim: the SCIM tables are up to date (schema version {after})")
+    elif before == 0:
+        print(f"tomorro-scim: created the SCIM tables (schema version {after})")
+    else:
+        print(
+            f"tomorro-scim: upgraded the SCIM tables from version {before} to {after}"
+        )
+    return 0
 
 
 def _tenant_tokens(args: argparse.Namespace) -> list[tuple[str, str | None]]:
@@ -70,13 +107,27 @@ def serve(args: argparse.Namespace) -> int:
     url = f"http://{shown_host}:{args.port}{SCIM_PATH}"
     print(f"tomorro-scim {_version()} — SCIM 2.0 service provider ({args.database})")
     for tenant, token in _tenant_tokens(args):
-        try:
-            issued = manager.issue(tenant, "serve", token=token)
-        except ValueError as error:
-            raise SystemExit(f"tomorro-scim: {error}") from None
         print(f"  tenant {tenant!r}")
         print(f"    Tenant URL:   {url}")
-        print(f"    Secret Token: {issued.token}")
+        try:
+            if token is not None:
+                manager.ensure(tenant, token, "serve")
+                print(f"    Secret Token: {token}")
+                continue
+            live = [t for t in manager.tokens(tenant) if not t.revoked]
+            if live:
+                # Only hashes are stored: a token issued on an earlier run
+                # cannot be shown again, and issuing another on every restart
+                # would leave a trail of live secrets.
+                print(
+                    f"    Secret Token: unchanged ({len(live)} issued before; only "
+                    "hashes are kept, so it cannot be shown again — pass --token "
+                    "to set one)"
+                )
+                continue
+            print(f"    Secret Token: {manager.issue(tenant, 'serve').token}")
+        except ValueError as error:
+            raise SystemExit(f"tomorro-scim: {error}") from None
     sys.stdout.flush()
     app = Starlette(routes=[Mount(SCIM_PATH, app=scim_app(ScimService(storage)))])
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
@@ -102,9 +153,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME:TOKEN",
         help="a tenant and its token; repeat for several tenants",
     )
-    run.add_argument("--database", default="memory", help="'memory'")
+    run.add_argument(
+        "--database",
+        default="sqlite:///./tomorro-scim.db",
+        help="a SQLAlchemy URL (default sqlite:///./tomorro-scim.db, embedded) such as "
+        "postgresql+psycopg://user@host/db",
+    )
     run.add_argument("--log-level", default="info")
     run.set_defaults(handler=serve)
+    db = commands.add_parser("db", help="manage the SQL database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade", help="create or upgrade the SCIM tables of a database"
+    )
+    upgrade.add_argument(
+        "--database",
+        required=True,
+        help="a SQLAlchemy URL: sqlite:///./tomorro-scim.db, "
+        "postgresql+psycopg://user@host/db",
+    )
+    upgrade.set_defaults(handler=db_upgrade)
     return parser
 
 
