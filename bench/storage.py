@@ -32,6 +32,9 @@ Scenarios (median and p95 per request, ms):
   "admin"``;
 * the first page and the 20,000th page (``startIndex`` 999,951) of 50 users
   in the default order (the last page when N is smaller);
+* the same two pages by RFC 9865 cursor: ``cursor=`` (empty) and the
+  ``nextCursor`` of the page before the 20,000th (minted here with the
+  service's key, since walking 19,999 pages to get it would time the walk);
 * ``PATCH /Groups/{id}`` adding 1 member to the big group and to the small
   one (Entra's ``Add members``), a different user each time;
 * ``GET /Groups/{id}?excludedAttributes=members`` of the big group, and the
@@ -62,11 +65,15 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from sqlalchemy import select
+
 from _data import make_users
 from tomorro_scim.auth import TokenManager
+from tomorro_scim.cursors import cursor_fingerprint
 from tomorro_scim.http import ScimRequest
 from tomorro_scim.service import ScimService
 from tomorro_scim.storage import GROUP
+from tomorro_scim.storage import Keyset
 from tomorro_scim.storage.sql import SqlStorage
 from tomorro_scim.storage.sql import schema
 
@@ -274,6 +281,31 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
             "page 20,000 (50)", "GET", "/Users", f"startIndex={deep}&count={PAGE}"
         )
         assert len(page.json()["Resources"]) == PAGE
+    by_index = [r["id"] for r in page.json()["Resources"]]
+    for _ in range(repeat):
+        timed("first page by cursor (50)", "GET", "/Users", f"cursor=&count={PAGE}")
+    cursor = ""
+    if deep > 1:
+        users = schema.users
+        with storage.engine.connect() as connection:
+            before = connection.execute(
+                select(users.c.seq)
+                .where(users.c.tenant == TENANT, schema.managed(users))
+                .order_by(users.c.seq)
+                .offset(deep - 2)
+                .limit(1)
+            ).scalar_one()
+        fingerprint = cursor_fingerprint(TENANT, "User", "", None, False)
+        codec = service._handlers._codec()
+        cursor = codec.encode(fingerprint, Keyset(None, before))
+    for _ in range(repeat):
+        page = timed(
+            "page 20,000 by cursor (50)",
+            "GET",
+            "/Users",
+            f"cursor={cursor}&count={PAGE}",
+        )
+        assert [r["id"] for r in page.json()["Resources"]] == by_index
     outsiders = iter(config["outsiders"])
     for _ in range(repeat):
         member = next(outsiders)

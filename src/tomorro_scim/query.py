@@ -29,10 +29,13 @@ from .filter import compile_filter
 from .schemas import AttributeSchema
 from .schemas import AttributeType
 from .schemas import ResourceType
+from .storage import Keyset
 
 __all__ = [
     "ListQuery",
     "Projection",
+    "keyset_follows",
+    "keyset_page",
     "page_of",
     "parse_list_query",
     "parse_projection",
@@ -223,6 +226,11 @@ class ListQuery:
     start_index: int
     count: int
     projection: Projection
+    cursor: str | None = None
+    """RFC 9865 §2: ``None`` pages by ``startIndex``; ``""`` asks for the
+    first page by cursor; anything else is a ``nextCursor`` to resume from."""
+    filter_text: str = ""
+    """The filter as sent (a cursor is bound to it)."""
 
 
 def _integer(name: str, raw: Any) -> int | None:
@@ -251,8 +259,16 @@ def parse_list_query(
     """Read list parameters from a query string's or a SearchRequest's keys.
 
     Keys are matched case-insensitively. ``count`` above ``max_count`` is
-    capped (RFC 7644 §3.4.2.4 lets the server return fewer), a negative one
-    counts as 0, and a ``startIndex`` below 1 counts as 1.
+    capped (RFC 7644 §3.4.2.4 lets the server return fewer; RFC 9865 §2 Table
+    1 says the same for cursor paging), a negative one counts as 0, and a
+    ``startIndex`` below 1 counts as 1.
+
+    ``cursor`` (RFC 9865 §2, also in a SearchRequest body, §3) selects cursor
+    paging; present but empty, it asks for the first page. A request naming
+    both ``cursor`` and ``startIndex`` is refused with ``400 invalidValue``:
+    RFC 9865 §2.4 has a client pick one method per request with one of the
+    two parameters and defines no meaning for both, and answering either way
+    would page differently from what the client expects.
     """
     params = {str(k).lower(): v for k, v in parameters.items()}
     filter_text = params.get("filter")
@@ -277,6 +293,15 @@ def parse_list_query(
 
     start = _integer("startIndex", params.get("startindex"))
     count = _integer("count", params.get("count"))
+    cursor = params.get("cursor")
+    if cursor is not None:
+        if not isinstance(cursor, str):
+            raise InvalidValue("cursor must be a string")
+        if start is not None:
+            raise InvalidValue(
+                "cursor and startIndex select two paging methods; send one "
+                "(RFC 9865 §2.4)"
+            )
     return ListQuery(
         filter=compiled,
         sort_by=sort_by,
@@ -286,6 +311,8 @@ def parse_list_query(
         projection=parse_projection(
             resource_type, params.get("attributes"), params.get("excludedattributes")
         ),
+        cursor=cursor,
+        filter_text=compiled.expression if compiled is not None else "",
     )
 
 
@@ -366,3 +393,58 @@ def page_of(items: Sequence[_T], start_index: int, count: int) -> Sequence[_T]:
     """The 1-based page ``[start_index, start_index + count)`` of ``items``."""
     begin = max(0, start_index - 1)
     return items[begin : begin + max(0, count)]
+
+
+def sort_value(attribute: AttributeSchema | None) -> Callable[[Mapping[str, Any]], Any]:
+    """The value :func:`sort_key` orders by, ``None`` when missing (or unsorted)."""
+    if attribute is None:
+        return lambda document: None
+    key = sort_key(attribute)
+
+    def value(document: Mapping[str, Any]) -> Any:
+        missing, found = key(document)
+        return None if missing else found
+
+    return value
+
+
+def keyset_follows(value: Any, tiebreak: Any, after: Keyset, descending: bool) -> bool:
+    """Whether a resource (sort ``value``, ``None`` if missing, and ``tiebreak``)
+    comes after the position ``after`` in the order of RFC 7644 §3.4.2.3:
+    values ascending with missing ones last, or descending with missing ones
+    first; ties, missing ones included, by ``tiebreak`` ascending both ways."""
+    if value is None or after.value is None:
+        if value is None and after.value is None:
+            return bool(tiebreak > after.tiebreak)
+        return (value is None) != descending
+    if value == after.value:
+        return bool(tiebreak > after.tiebreak)
+    return bool(value < after.value) if descending else bool(value > after.value)
+
+
+def keyset_page(
+    items: Sequence[_T],
+    value_of: Callable[[_T], Any],
+    tiebreak_of: Callable[[_T], Any],
+    after: Keyset | None,
+    descending: bool,
+    count: int,
+) -> tuple[Sequence[_T], Keyset | None, bool]:
+    """The page of ``items`` (already in search order) that follows ``after``.
+
+    Returns the page, the position of its last item and whether more
+    follow. The start is found by bisection, ``keyset_follows`` being false
+    then true along the order.
+    """
+    low, high = 0, len(items)
+    if after is not None:
+        while low < high:
+            middle = (low + high) // 2
+            item = items[middle]
+            if keyset_follows(value_of(item), tiebreak_of(item), after, descending):
+                high = middle
+            else:
+                low = middle + 1
+    page = items[low : low + max(0, count)]
+    last = Keyset(value_of(page[-1]), tiebreak_of(page[-1])) if page else None
+    return page, last, bool(page) and low + len(page) < len(items)

@@ -10,6 +10,8 @@ write, and the 200-or-204 answer to PATCH (IDP-DIALECTS §4.3).
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
@@ -17,6 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
 
+from .cursors import CursorCodec
+from .cursors import cursor_fingerprint
 from .documents import drop_attributes
 from .documents import etag
 from .documents import parse_etag
@@ -24,6 +28,7 @@ from .documents import read_resource
 from .documents import render
 from .errors import InvalidValue
 from .errors import NotFound
+from .errors import NotImplementedFeature
 from .errors import PreconditionFailed
 from .events import Event
 from .events import EventBus
@@ -64,6 +69,8 @@ if TYPE_CHECKING:
     from .service import ServiceSettings
 
 __all__ = ["ResourceHandlers"]
+
+_log = logging.getLogger("tomorro_scim.cursors")
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -144,6 +151,28 @@ class ResourceHandlers:
         self.bus = events
         self.clock = clock
         self.id_factory = id_factory
+        self.keyset_paging = bool(getattr(storage, "keyset_paging", False))
+        """Whether the storage pages by position, so ``cursor`` is served."""
+        self._cursor_codec: CursorCodec | None = None
+
+    def _codec(self) -> CursorCodec:
+        """The cursor signer, made on first use (the SQL storage reads its
+        secret from the database)."""
+        if self._cursor_codec is None:
+            secret = self.settings.cursor_secret
+            if secret is None:
+                provider = getattr(self.storage, "cursor_secret", None)
+                secret = provider() if callable(provider) else None
+            if secret is None:
+                _log.warning(
+                    "no cursor_secret set and the storage keeps none: cursors are "
+                    "signed with a random key that only this process knows"
+                )
+                secret = secrets.token_bytes(32)
+            self._cursor_codec = CursorCodec(
+                secret, self.settings.cursor_timeout, lambda: self.clock().timestamp()
+            )
+        return self._cursor_codec
 
     def _now(self) -> str:
         return self.clock().isoformat().replace("+00:00", "Z")
@@ -235,13 +264,33 @@ class ResourceHandlers:
             max_count=settings.max_page_size,
             filter_limits=settings.filter_limits,
         )
+        by_cursor = query.cursor is not None
+        fingerprint = ""
+        after = None
+        if by_cursor:
+            if not self.keyset_paging:
+                raise NotImplementedFeature(
+                    "this service provider's storage does not page by cursor; "
+                    "page with startIndex"
+                )
+            fingerprint = cursor_fingerprint(
+                tenant,
+                resource_type.name,
+                query.filter_text,
+                query.sort_by.path if query.sort_by is not None else None,
+                query.descending,
+            )
+            if query.cursor:
+                after = self._codec().decode(query.cursor, fingerprint)
         search = SearchQuery(
             filter=query.filter,
             sort_by=query.sort_by,
             descending=query.descending,
-            start_index=query.start_index,
+            start_index=1 if by_cursor else query.start_index,
             count=query.count,
             include_members=False,
+            keyset=by_cursor,
+            after=after,
         )
         with self.storage.session(tenant) as session:
             result = session.search(resource_type.name, search)
@@ -249,15 +298,20 @@ class ResourceHandlers:
                 self._render(session, stored, resource_type, request, query.projection)
                 for stored in result.resources
             ]
-        return json_response(
-            {
-                "schemas": [LIST_RESPONSE],
-                "totalResults": result.total,
-                "startIndex": query.start_index,
-                "itemsPerPage": len(resources),
-                "Resources": resources,
-            }
-        )
+        body: dict[str, Any] = {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": result.total,
+        }
+        if by_cursor:
+            # RFC 9865 §2: nextCursor on every page but the last (a count=0
+            # request asks for totalResults only, so it has no next page).
+            if result.more and result.last is not None:
+                body["nextCursor"] = self._codec().encode(fingerprint, result.last)
+        else:
+            body["startIndex"] = query.start_index
+        body["itemsPerPage"] = len(resources)
+        body["Resources"] = resources
+        return json_response(body)
 
     def search(
         self, request: ScimRequest, tenant: str, resource_type: ResourceType, body: Any

@@ -388,6 +388,8 @@ class Capabilities:
     bulk_max_payload_size: int = 0
     change_password: bool = False
     cursor_pagination: bool = False
+    cursor_timeout: int | None = None
+    """Seconds a cursor stays valid (RFC 9865 §4 ``cursorTimeout``)."""
     documentation_uri: str | None = None
 
 
@@ -473,6 +475,9 @@ class SchemaRegistry:
                 default_pagination_method=Pagination.DefaultPaginationMethod.index,
                 default_page_size=capabilities.default_page_size,
                 max_page_size=capabilities.max_results,
+                cursor_timeout=capabilities.cursor_timeout
+                if capabilities.cursor_pagination
+                else None,
             ),
         )
         body: dict[str, Any] = config.model_dump(exclude_none=True)

@@ -79,12 +79,22 @@ class ServiceSettings:
     public_discovery: bool = True
     """Serve /ServiceProviderConfig, /Schemas and /ResourceTypes without a token."""
     documentation_uri: str | None = None
+    cursor_timeout: int = 3600
+    """Seconds an RFC 9865 cursor stays valid (advertised as ``cursorTimeout``)."""
+    cursor_secret: bytes | None = attrs.field(default=None, repr=False)
+    """The secret cursors are signed with. ``None`` takes the storage's
+    ``cursor_secret()`` (the SQL backend keeps one in its database, so every
+    process behind a load balancer agrees), else a random one per service,
+    which only a single process can use. Give the same value to every process
+    that serves the same data if their storage keeps none."""
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             max_results=self.max_page_size,
             default_page_size=self.default_page_size,
             documentation_uri=self.documentation_uri,
+            cursor_pagination=True,
+            cursor_timeout=self.cursor_timeout,
         )
 
 
@@ -285,10 +295,13 @@ class ScimService:
         if head in ("serviceproviderconfig", "serviceconfiguration"):
             if len(segments) > 1:
                 raise NotFound("ServiceProviderConfig has no sub-resources")
-            return json_response(
-                self.registry.service_provider_config(
-                    self.settings.capabilities(), base
+            capabilities = self.settings.capabilities()
+            if not self._handlers.keyset_paging:
+                capabilities = attrs.evolve(
+                    capabilities, cursor_pagination=False, cursor_timeout=None
                 )
+            return json_response(
+                self.registry.service_provider_config(capabilities, base)
             )
         if head == "schemas":
             documents = self.registry.schema_documents(base)

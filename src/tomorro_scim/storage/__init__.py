@@ -14,6 +14,17 @@ cost of a membership change depends on the change, not on the group's size.
 
 Write a backend for your own tables by implementing these two protocols, then
 run :mod:`tomorro_scim.testing` against it.
+
+**Paging by position (RFC 9865 cursors).** A backend that can resume a search
+just after a given resource sets a class attribute ``keyset_paging = True``
+and honours :attr:`SearchQuery.keyset` / :attr:`SearchQuery.after`, reporting
+:attr:`SearchResult.last` and :attr:`SearchResult.more`; the service then
+serves the ``cursor`` parameter and advertises it. Without the attribute the
+service answers ``cursor`` with 501 and advertises ``index`` paging only. A
+backend may also offer ``cursor_secret() -> bytes``: a random secret shared by
+every process using the same data (the SQL backend keeps one in its database),
+which the service signs cursors with when ``ServiceSettings.cursor_secret``
+is not set.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from ..filter import CompiledFilter
 from ..schemas import AttributeSchema
 
 __all__ = [
+    "Keyset",
     "MemberRef",
     "SearchQuery",
     "SearchResult",
@@ -79,6 +91,24 @@ class MemberRef:
 
 
 @attrs.frozen
+class Keyset:
+    """A position in a search's order: "just after this resource".
+
+    ``value`` is the resource's sort value in the comparison form
+    :func:`tomorro_scim.query.sort_key` orders by (a folded string, a bool, a
+    number or an aware datetime), or ``None`` when it has none; it is always
+    ``None`` for a search in the default order. ``tiebreak`` is the
+    backend's own stable key of the resource in its default order (an
+    insertion sequence number, say): ties of ``value`` are ordered by it, in
+    both directions. Only the backend that reported a position interprets its
+    ``tiebreak``; the service carries it, signed, in a cursor.
+    """
+
+    value: Any
+    tiebreak: int | str
+
+
+@attrs.frozen
 class SearchQuery:
     """What to list: a filter, an order, a page, and whether to load members.
 
@@ -86,6 +116,15 @@ class SearchQuery:
     ``None`` for the storage's stable default order, which must be the same
     for every page so clients that page with ``startIndex`` (Okta's import)
     see each resource once.
+
+    The order is total: sorted values (missing ones last ascending, first
+    descending), ties in the default order both ways. With ``keyset`` the
+    page is taken by position instead of by index: ``start_index`` is
+    ignored, the page holds the first ``count`` matches that come after
+    ``after`` in that order (from the start when ``after`` is ``None``), and
+    the result reports :attr:`SearchResult.last` and :attr:`SearchResult.more`.
+    A backend serves it without reading the resources before ``after`` where
+    it can (an index range), so a deep page costs what the first one does.
     """
 
     filter: CompiledFilter | None = None
@@ -94,14 +133,26 @@ class SearchQuery:
     start_index: int = 1
     count: int = 100
     include_members: bool = True
+    keyset: bool = False
+    """Page by position (RFC 9865 cursors) rather than by ``start_index``."""
+    after: Keyset | None = None
+    """With ``keyset``: resume just after this position (one a result reported)."""
 
 
 @attrs.frozen
 class SearchResult:
-    """One page of results, and the number of matches before paging."""
+    """One page of results, and the number of matches before paging.
+
+    ``total`` counts every match, wherever the page starts. For a ``keyset``
+    query, ``last`` is the position of the page's last resource (``None`` for
+    an empty page) and ``more`` tells whether any match follows it; both are
+    left at their defaults otherwise.
+    """
 
     total: int
     resources: Sequence[StoredResource]
+    last: Keyset | None = None
+    more: bool = False
 
 
 @attrs.frozen

@@ -15,6 +15,7 @@ backwards, so a failed request changes nothing.
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 from bisect import bisect_left
 from bisect import insort
@@ -35,8 +36,10 @@ from ..errors import NotFound
 from ..errors import PreconditionFailed
 from ..errors import Uniqueness
 from ..filter import comparison_key
+from ..query import keyset_page
 from ..query import page_of
 from ..query import sort_key
+from ..query import sort_value
 from ..schemas import GROUP as GROUP_TYPE
 from ..schemas import USER as USER_TYPE
 from ..schemas import AttributeSchema
@@ -114,10 +117,20 @@ class MemoryStorage:
     blocking = False
     """No call waits on I/O, so adapters may call it from an event loop."""
 
+    keyset_paging = True
+    """Searches resume after a position (RFC 9865 cursors): a bisection of the
+    ordered matches, the insertion stamp breaking ties."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._tenants: dict[str, _Tenant] = {}
         self._tokens: dict[str, TokenRecord] = {}
+        self._cursor_secret = secrets.token_bytes(32)
+
+    def cursor_secret(self) -> bytes:
+        """The key cursors are signed with, unless the service is given one:
+        random per instance, as the data itself lives in this process only."""
+        return self._cursor_secret
 
     @contextmanager
     def session(self, tenant: str) -> Iterator[StorageSession]:
@@ -329,13 +342,28 @@ class _MemorySession:
         if query.sort_by is not None:
             key = sort_key(query.sort_by)
             matched.sort(key=lambda item: key(item[2]), reverse=query.descending)
-        page = page_of(matched, query.start_index, query.count)
+        last = None
+        more = False
+        if query.keyset:
+            value_of = sort_value(query.sort_by)
+            page, last, more = keyset_page(
+                matched,
+                lambda item: value_of(item[2]),
+                lambda item: item[1].seq,
+                query.after,
+                query.descending,
+                query.count,
+            )
+        else:
+            page = page_of(matched, query.start_index, query.count)
         return SearchResult(
             total=len(matched),
             resources=[
                 self._stored(resource_type, rid, row, query.include_members)
                 for rid, row, _ in page
             ],
+            last=last,
+            more=more,
         )
 
     def find_user_by_user_name(self, user_name: str) -> StoredResource | None:

@@ -73,6 +73,10 @@ What the kit holds a backend to, beyond the protocol's docstrings:
   cannot see and keeps the stored role when given ``role=None``.
 * Leaving a session by an exception undoes every write made in it, member
   order and the default search order included.
+* A backend with ``keyset_paging = True`` pages by position (RFC 9865
+  cursors) in exactly the order of paging by index, each resource once,
+  with ties and missing sort values, filters finished in SQL or in Python,
+  and positions that survive writes made between pages.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ from __future__ import annotations
 from ._base import group_document
 from ._base import user_document
 from ._consistency import ConsistencyContract
+from ._cursor import CursorContract
 from ._isolation import IsolationContract
 from ._membership import MembershipContract
 from ._resources import ResourceContract
@@ -93,6 +98,7 @@ class StorageContract(
     IsolationContract,
     ConsistencyContract,
     SearchContract,
+    CursorContract,
     MembershipContract,
 ):
     """The storage contract as pytest tests; subclass it as ``Test<YourBackend>``.

@@ -22,6 +22,7 @@ on every request, are read-only transactions that do not take it.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,6 +126,10 @@ class SqlStorage:
     :raises ValueError: for a URL that is not SQLite's or PostgreSQL's.
     """
 
+    keyset_paging = True
+    """Searches resume after a position (RFC 9865 cursors) with a ``WHERE``
+    on the sort column and ``seq``, not an ``OFFSET``."""
+
     def __init__(
         self,
         url: str | URL | Engine,
@@ -185,6 +190,7 @@ class SqlStorage:
             raise StorageUnavailable(
                 f"cannot open the database {shown}: {error.orig}"
             ) from None
+        self._cursor_secret: bytes | None = None
         self.found_version = version
         """The version the tables were at when this storage opened them."""
         # Read at run time, not import time: the one place a version lives.
@@ -282,6 +288,29 @@ class SqlStorage:
                 .values(revoked=True)
             )
             return bool(result.rowcount)
+
+    def cursor_secret(self) -> bytes:
+        """The key RFC 9865 cursors are signed with, kept in ``scim_secrets``.
+
+        The first process to ask makes it (a random 32 bytes, inserted with
+        ``ON CONFLICT DO NOTHING``, so processes racing agree on one); every
+        process on the database reads the same, so a cursor is accepted by
+        whichever process the next request reaches.
+        """
+        if self._cursor_secret is not None:
+            return self._cursor_secret
+        table = schema.secrets
+        insert = (sqlite.insert if self._sqlite else postgresql.insert)(table)
+        statement = insert.values(
+            name="cursor", value=secrets.token_bytes(32)
+        ).on_conflict_do_nothing(index_elements=[table.c.name])
+        with self._turn(), self._connect() as connection:
+            connection.execute(statement)
+            found = connection.execute(
+                select(table.c.value).where(table.c.name == "cursor")
+            ).scalar_one()
+        self._cursor_secret = bytes(found)
+        return self._cursor_secret
 
     # -- host-app helpers ---------------------------------------------------
 

@@ -41,6 +41,14 @@ step, and changes the table definitions to match what the step produces.
 """
 
 
+def _add_secrets(connection: Connection) -> None:
+    """1 → 2: the table of shared secrets (the cursor signing key)."""
+    schema.secrets.create(connection)
+
+
+STEPS[2] = _add_secrets
+
+
 class SchemaVersionError(RuntimeError):
     """The database's tables are not at the version this code uses."""
 

@@ -66,14 +66,17 @@ __all__ = [
     "members",
     "metadata",
     "schema_version",
+    "secrets",
     "sequences",
     "tokens",
     "user_columns",
     "users",
 ]
 
-SCHEMA_VERSION: Final = 1
-"""The version of the tables this code reads and writes."""
+SCHEMA_VERSION: Final = 2
+"""The version of the tables this code reads and writes.
+
+2: ``scim_secrets`` (the key RFC 9865 cursors are signed with)."""
 
 
 def _key() -> TypeEngine[str]:
@@ -259,6 +262,16 @@ sequences = Table(
     PrimaryKeyConstraint("tenant", "name", name="scim_sequences_pk"),
 )
 """Per-tenant counters for ``seq`` on SQLite, which has no sequences."""
+
+secrets = Table(
+    "scim_secrets",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+"""Random secrets every process on the database shares, made on first use:
+``cursor`` signs RFC 9865 cursors, so a cursor one process issued is
+accepted by the others behind the same load balancer."""
 
 schema_version = Table(
     "scim_schema_version",

@@ -13,6 +13,14 @@ A search runs one of three ways:
 * anything else (``_search_in_python``): SQL narrows with what it can
   translate, the compiled predicate decides on each row left, and a sort
   without a column is done in Python, as the memory backend does it.
+
+A ``keyset`` search (RFC 9865 cursors) takes its page by position: the
+first two ways add ``WHERE`` "after (sort value, seq)" to the page's
+statement and fetch one row more than the page to learn whether more follow,
+so the unfiltered default order reads ``seq > :after`` from the ``(tenant,
+managed, seq)`` index — the 20,000th page costs what the first does. The
+third way still reads every match (``totalResults`` is exact) and keeps the
+rows after the position.
 """
 
 from __future__ import annotations
@@ -31,14 +39,19 @@ from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import literal_column
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import true
 
+from ...query import keyset_follows
+from ...query import keyset_page
 from ...query import page_of
 from ...query import sort_key
+from ...query import sort_value
 from ...schemas import AttributeSchema
 from .. import GROUP
 from .. import USER
+from .. import Keyset
 from .. import SearchQuery
 from .. import SearchResult
 from .. import StoredResource
@@ -76,6 +89,42 @@ def _sort_column(resource_type: str, attribute: AttributeSchema) -> Any:
     """The column a sort reads, or ``None`` to sort in Python."""
     sorts = schema.USER_SORTS if resource_type == USER else schema.GROUP_SORTS
     return sorts.get(attribute)
+
+
+def _after(
+    column: Any, seq: Any, after: Keyset, descending: bool
+) -> ColumnElement[bool]:
+    """Rows after ``after`` in the search order: ``column`` ascending with
+    NULLs last or descending with NULLs first (``None`` for the default
+    order), ties by ``seq`` ascending. The redundant ``column >= v`` (``<=``)
+    gives the planner an index range to start from."""
+    tiebreak = int(after.tiebreak)
+    if column is None:
+        return seq > tiebreak  # type: ignore[no-any-return]
+    value = after.value
+    if value is None:
+        tie = and_(column.is_(None), seq > tiebreak)
+        return or_(tie, column.is_not(None)) if descending else tie
+    if descending:
+        return and_(column <= value, or_(column < value, seq > tiebreak))
+    return or_(
+        and_(column >= value, or_(column > value, seq > tiebreak)), column.is_(None)
+    )
+
+
+def _keyset_result(
+    resource_type: str,
+    query: SearchQuery,
+    rows: Sequence[Row[Any]],
+) -> tuple[list[StoredResource], Keyset | None, bool]:
+    """The page of ``rows`` (fetched one beyond it), its last position, and more."""
+    more = len(rows) > query.count
+    resources = [_stored(resource_type, row) for row in rows[: query.count]]
+    last = None
+    if resources:
+        value = sort_value(query.sort_by)(resources[-1].document)
+        last = Keyset(value, rows[len(resources) - 1].seq)
+    return resources, last, more
 
 
 class SessionBase:
@@ -162,6 +211,8 @@ class SessionBase:
             )
         if compiled is None and query.sort_by is None:
             return self._list(resource_type, query)
+        if query.keyset:
+            return self._keyset_in_sql(resource_type, query, where, order, column)
         return self._search_in_sql(resource_type, query, where, order)
 
     def _count_rows(self, table: Table, where: ColumnElement[bool]) -> int:
@@ -180,10 +231,21 @@ class SessionBase:
         if query.count <= 0:
             return SearchResult(total=total, resources=[])
         table = _table(resource_type)
-        offset = max(0, query.start_index - 1)
         page = select(*_resource_columns(table)).where(
             table.c.tenant == bindparam(statements.TENANT), schema.managed(table)
         )
+        if query.keyset:
+            if query.after is not None:
+                page = page.where(table.c.seq > bindparam("p_after"))
+            rows = self._execute(
+                page.order_by(table.c.seq).limit(bindparam("p_count")),
+                p_after=int(query.after.tiebreak) if query.after is not None else 0,
+                p_count=query.count + 1,
+            ).all()
+            resources, last, more = _keyset_result(resource_type, query, rows)
+            self._attach_members(resource_type, query, resources)
+            return SearchResult(total=total, resources=resources, last=last, more=more)
+        offset = max(0, query.start_index - 1)
         if offset:
             page = page.where(table.c.seq >= statements.deep_page_start(resource_type))
         rows = self._execute(
@@ -220,6 +282,37 @@ class SessionBase:
         resources = [_stored(resource_type, row) for row in rows]
         self._attach_members(resource_type, query, resources)
         return SearchResult(total=total, resources=resources)
+
+    def _keyset_in_sql(
+        self,
+        resource_type: str,
+        query: SearchQuery,
+        where: ColumnElement[bool],
+        order: list[Any],
+        column: Any,
+    ) -> SearchResult:
+        """A filter translated exactly, paged by position in SQL."""
+        table = _table(resource_type)
+        if query.count <= 0:
+            return SearchResult(total=self._count_rows(table, where), resources=[])
+        page = where
+        if query.after is not None:
+            page = and_(
+                where, _after(column, table.c.seq, query.after, query.descending)
+            )
+        rows = self._execute(
+            select(*_resource_columns(table))
+            .where(page)
+            .order_by(*order)
+            .limit(query.count + 1)
+        ).all()
+        if query.after is None and len(rows) <= query.count:
+            total = len(rows)  # the first page holds every match
+        else:
+            total = self._count_rows(table, where)
+        resources, last, more = _keyset_result(resource_type, query, rows)
+        self._attach_members(resource_type, query, resources)
+        return SearchResult(total=total, resources=resources, last=last, more=more)
 
     def _attach_members(
         self,
@@ -266,6 +359,11 @@ class SessionBase:
         end = begin + max(0, query.count)
         matched = 0
         kept: list[tuple[Row[Any], dict[str, Any]]] = []
+        value_of = sort_value(query.sort_by)
+        after = query.after
+        keyset = query.keyset and not keep_all
+        following = 0
+        """Matches after the position, in a keyset search in SQL's order."""
         result = self._connection.execution_options(yield_per=_CHUNK).execute(statement)
         for row in result:
             document = schema.decode_document(row.document, row.last_modified)
@@ -273,14 +371,42 @@ class SessionBase:
                 document["members"] = loaded.get(row.id, [])
             if predicate is not None and not predicate(document):
                 continue
-            if keep_all or begin <= matched < end:
-                kept.append((row, document))
             matched += 1
+            if keyset:
+                if (
+                    following
+                    or after is None
+                    or keyset_follows(
+                        value_of(document), row.seq, after, query.descending
+                    )
+                ):
+                    if following < query.count:
+                        kept.append((row, document))
+                    following += 1
+            elif keep_all or begin <= matched - 1 < end:
+                kept.append((row, document))
+        last: Keyset | None = None
+        more = False
+        if keyset and kept:
+            row, document = kept[-1]
+            last = Keyset(value_of(document), row.seq)
+            more = following > len(kept)
         if keep_all:
             assert query.sort_by is not None
             key = sort_key(query.sort_by)
             kept.sort(key=lambda item: key(item[1]), reverse=query.descending)
-            kept = list(page_of(kept, query.start_index, query.count))
+            if query.keyset:
+                page, last, more = keyset_page(
+                    kept,
+                    lambda item: value_of(item[1]),
+                    lambda item: item[0].seq,
+                    after,
+                    query.descending,
+                    query.count,
+                )
+                kept = list(page)
+            else:
+                kept = list(page_of(kept, query.start_index, query.count))
         resources = []
         for row, document in kept:
             stored = _stored(resource_type, row)
@@ -289,7 +415,7 @@ class SessionBase:
             resources.append(stored)
         if not with_members:
             self._attach_members(resource_type, query, resources)
-        return SearchResult(total=matched, resources=resources)
+        return SearchResult(total=matched, resources=resources, last=last, more=more)
 
     def _narrowed_members(
         self, table: Table, where: ColumnElement[bool]
