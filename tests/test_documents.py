@@ -337,3 +337,36 @@ def test_render_applies_the_projection() -> None:
     )
     assert "title" not in excluded
     assert excluded["meta"]["version"] == 'W/"3"'
+
+
+def test_values_are_stored_exactly_as_sent() -> None:
+    """MS-TUT "General": a value must come back as it was sent, or Entra
+    re-sends it every cycle (MicrosoftDocs/azure-docs#11784). scim2-models'
+    dump lower-cases an email's domain; the stored form keeps the client's."""
+    document = read_resource(
+        {
+            "schemas": [USER.schema],
+            "userName": "Ada@CONTOSO.com",
+            "userType": "Admin",
+            "emails": [{"value": "Ada@CONTOSO.COM", "type": "work", "primary": True}],
+            "name": {"givenName": "Ada", "familyName": None},
+            "roles": [],
+        },
+        USER,
+    )
+    assert document["emails"] == [
+        {"value": "Ada@CONTOSO.COM", "type": "work", "primary": True}
+    ]
+    assert document["userName"] == "Ada@CONTOSO.com"
+    assert document["userType"] == "Admin"
+    assert document["name"] == {"givenName": "Ada"}
+    assert "roles" not in document
+
+
+def test_format_checks_still_apply() -> None:
+    """The body is still validated by scim2-models before it is stored."""
+    with pytest.raises(InvalidValue, match="emails"):
+        read_resource(
+            {"schemas": [USER.schema], "userName": "x", "emails": [{"value": "nope"}]},
+            USER,
+        )

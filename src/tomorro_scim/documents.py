@@ -25,6 +25,8 @@ from scim2_models import ScimPolicy
 
 from .errors import InvalidSyntax
 from .errors import InvalidValue
+from .patch.dialect import DEFAULT
+from .patch.values import canonical_value
 from .query import Projection
 from .schemas import ResourceType
 from .storage import MemberRef
@@ -125,12 +127,16 @@ def read_resource(
     if resource_type.name == "User":
         _normalise_manager(body)
     try:
-        model = resource_type.model.model_validate(body, scim_policy=_TOLERANT)
+        resource_type.model.model_validate(body, scim_policy=_TOLERANT)
     except ValidationError as error:
         raise InvalidValue(_validation_detail(error)) from None
     except (ValueError, TypeError) as error:
         raise InvalidValue(f"the {resource_type.name} is not valid: {error}") from None
-    document: dict[str, Any] = model.model_dump()
+    # The stored form is the client's own values, checked above and spelled
+    # canonically, not the model's dump: a dump normalises some values (an
+    # email's domain is lower-cased), and a value that does not come back as
+    # sent makes Entra re-send it every cycle (MS-TUT "General").
+    document = _canonical(body, resource_type)
     drop_attributes(
         document, resource_type, (Mutability.read_only, Mutability.write_only)
     )
@@ -145,6 +151,46 @@ def read_resource(
         if urn in document and not document[urn]:
             del document[urn]
     return document
+
+
+def _pruned(value: Any) -> Any:
+    """``value`` without null members and empty containers, as a dump omits them."""
+    if isinstance(value, dict):
+        kept = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value if v is not None]
+    return value
+
+
+def _canonical(body: dict[str, Any], resource_type: ResourceType) -> dict[str, Any]:
+    """The declared attributes of a validated body, canonically named and typed.
+
+    The PATCH engine's value reader does the spelling (attribute names as the
+    schema has them, Entra's "True"/"False" as booleans), so a value written by
+    POST and by PATCH is stored the same way. Undeclared attributes are
+    ignored.
+    """
+    document: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "schemas" or value is None:
+            continue
+        extension = resource_type.extension(key) if key[:4].lower() == "urn:" else None
+        if extension is not None:
+            if isinstance(value, dict):
+                document[extension] = {
+                    attribute.name: canonical_value(attribute, sub, DEFAULT)
+                    for name, sub in value.items()
+                    if sub is not None
+                    and (attribute := resource_type.resolve(name, uri=extension))
+                    is not None
+                }
+            continue
+        attribute = resource_type.resolve(key)
+        if attribute is not None:
+            document[attribute.name] = canonical_value(attribute, value, DEFAULT)
+    pruned: dict[str, Any] = _pruned(document)
+    return pruned
 
 
 def drop_attributes(
