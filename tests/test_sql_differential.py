@@ -15,7 +15,6 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +23,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from test_storage_sql import POSTGRES_URL
-from test_storage_sql import postgres_schema
-from test_storage_sql import postgres_storage
+from test_storage_sql import each_sql_backend
 from tomorro_scim.errors import InvalidFilter
 from tomorro_scim.errors import Uniqueness
 from tomorro_scim.filter import compile_filter
@@ -37,7 +34,6 @@ from tomorro_scim.storage import USER
 from tomorro_scim.storage import SearchQuery
 from tomorro_scim.storage import Storage
 from tomorro_scim.storage.memory import MemoryStorage
-from tomorro_scim.storage.sql import SqlStorage
 from tomorro_scim.testing import group_document
 from tomorro_scim.testing import user_document
 
@@ -240,19 +236,10 @@ def queries(
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def sql(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[Storage]:
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("differential") / "scim.db"
-        storage = SqlStorage(f"sqlite:///{path}")
-        yield storage
-        storage.close()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set TOMORRO_SCIM_TEST_POSTGRES_URL to run on PostgreSQL")
-    with postgres_schema() as name:
-        storage = postgres_storage(name)
-        yield storage
-        storage.close()
+def sql(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Storage]:
+    yield from each_sql_backend(request.param, tmp_path_factory)
 
 
 def _populate(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-from test_storage_sql import POSTGRES_URL
-from test_storage_sql import postgres_schema
-from test_storage_sql import postgres_storage
+from test_storage_sql import each_sql_backend
 from tomorro_scim.filter import compile_filter
 from tomorro_scim.storage import GROUP
 from tomorro_scim.storage import USER
@@ -150,19 +147,10 @@ PROBES = [*HOSTILE, "a", "b", "", "%", "\\", "'", "\x00", "nul\x00x", "\ud800"]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def sql(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[Storage]:
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("hostile") / "scim.db"
-        storage = SqlStorage(f"sqlite:///{path}")
-        yield storage
-        storage.close()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set TOMORRO_SCIM_TEST_POSTGRES_URL to run on PostgreSQL")
-    with postgres_schema() as name:
-        storage = postgres_storage(name)
-        yield storage
-        storage.close()
+def sql(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Storage]:
+    yield from each_sql_backend(request.param, tmp_path_factory)
 
 
 def _ids(storage: Storage, tenant: str, expression: str) -> tuple[int, list[str]]:

@@ -56,6 +56,28 @@ def postgres_storage(name: str) -> SqlStorage:
     return SqlStorage(POSTGRES_URL, schema=name)
 
 
+def each_sql_backend(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStorage]:
+    """One storage on a fresh SQLite file or PostgreSQL schema, closed (and the
+    schema dropped) afterwards; PostgreSQL skips when its URL is unset.
+
+    The body of a module-scoped fixture parametrised over both databases.
+    """
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp(backend) / "scim.db"
+        storage = SqlStorage(f"sqlite:///{path}")
+        yield storage
+        storage.close()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set TOMORRO_SCIM_TEST_POSTGRES_URL to run on PostgreSQL")
+    with postgres_schema() as name:
+        storage = postgres_storage(name)
+        yield storage
+        storage.close()
+
+
 class TestSqliteStorage(StorageContract):
     """A fresh database file per test."""
 
