@@ -276,3 +276,39 @@ def test_serve_answers_over_http(in_tmp_dir: Path) -> None:
                 output, _ = server.communicate(timeout=10)
     assert f"Secret Token: {TOKEN}" in output
     assert f"Tenant URL:   http://localhost:{port}/scim/v2" in output
+
+
+def test_token_issue_list_revoke(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 6 §2: what a host app's "SCIM settings" screen does, from the shell;
+    the plaintext is printed once and only its hash is stored."""
+    from tomorro_scim import ScimService
+    from tomorro_scim.http import ScimRequest
+    from tomorro_scim.storage.sql import SqlStorage
+
+    assert cli.main(["token", "issue", "--tenant", "acme", "--label", "Entra"]) == 0
+    issued = capsys.readouterr().out
+    secret = issued.split("(shown once): ")[1].split()[0]
+    token_id = issued.split("token id: ")[1].strip()
+
+    storage = SqlStorage("sqlite:///./tomorro-scim.db")
+    service = ScimService(storage)
+    request = ScimRequest(
+        "GET", "/Users", headers={"authorization": f"Bearer {secret}"}
+    )
+    assert service.handle(request).status == 200
+
+    assert cli.main(["token", "list", "--tenant", "acme"]) == 0
+    listed = capsys.readouterr().out
+    assert token_id in listed
+    assert "live" in listed
+    assert secret not in listed
+
+    assert cli.main(["token", "revoke", "--tenant", "globex", token_id]) == 1
+    assert cli.main(["token", "revoke", "--tenant", "acme", token_id]) == 0
+    assert service.handle(request).status == 401
+    storage.close()
+
+
+def test_token_commands_refuse_a_memory_database() -> None:
+    with pytest.raises(SystemExit, match="die with the command"):
+        cli.main(["token", "list", "--tenant", "acme", "--database", "memory"])

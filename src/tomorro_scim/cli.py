@@ -22,6 +22,8 @@ from .storage.memory import MemoryStorage
 __all__ = ["main"]
 
 SCIM_PATH = "/scim/v2"
+DEFAULT_DATABASE = "sqlite:///./tomorro-scim.db"
+"""The embedded default: a SQLite file in the working directory."""
 
 
 def _version() -> str:
@@ -48,6 +50,42 @@ def _open_storage(database: str) -> Storage:
         # SchemaVersionError and StorageUnavailable are RuntimeErrors: an
         # unknown schema version, an unreachable server, a missing driver.
         raise SystemExit(f"tomorro-scim: {error}") from None
+
+
+def token(args: argparse.Namespace) -> int:
+    """``tomorro-scim token issue|list|revoke``: a "SCIM settings" screen's actions."""
+    if args.database == "memory":
+        raise SystemExit(
+            "tomorro-scim: tokens of a memory database die with the command"
+        )
+    manager = TokenManager(_open_storage(args.database))
+    if args.token_command == "issue":
+        try:
+            issued = manager.issue(args.tenant, args.label)
+        except ValueError as error:
+            raise SystemExit(f"tomorro-scim: {error}") from None
+        # The plaintext exists only here: only its hash is stored.
+        print(f"Secret Token for tenant {args.tenant!r} (shown once): {issued.token}")
+        print(f"token id: {issued.record.token_id}")
+        return 0
+    if args.token_command == "list":
+        records = manager.tokens(args.tenant)
+        if not records:
+            print(f"tenant {args.tenant!r} has no tokens")
+        for record in records:
+            state = "revoked" if record.revoked else "live"
+            label = f"  {record.label}" if record.label else ""
+            print(f"{record.token_id}  {state:7}  issued {record.created}{label}")
+        return 0
+    owned = {record.token_id for record in manager.tokens(args.tenant)}
+    if args.token_id not in owned or not manager.revoke(args.token_id):
+        print(
+            f"tomorro-scim: tenant {args.tenant!r} has no token {args.token_id!r}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"revoked token {args.token_id}")
+    return 0
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
@@ -155,12 +193,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--database",
-        default="sqlite:///./tomorro-scim.db",
+        default=DEFAULT_DATABASE,
         help="a SQLAlchemy URL (default sqlite:///./tomorro-scim.db, embedded) such as "
         "postgresql+psycopg://user@host/db",
     )
     run.add_argument("--log-level", default="info")
     run.set_defaults(handler=serve)
+    tokens = commands.add_parser(
+        "token", help="issue, list and revoke a tenant's tokens"
+    )
+    token_commands = tokens.add_subparsers(dest="token_command", required=True)
+    for name, description in (
+        ("issue", "issue a token (its plaintext is printed once)"),
+        ("list", "list a tenant's tokens, never their secrets"),
+        ("revoke", "revoke one of a tenant's tokens"),
+    ):
+        command = token_commands.add_parser(name, help=description)
+        command.add_argument("--tenant", required=True)
+        command.add_argument("--database", default=DEFAULT_DATABASE)
+        if name == "issue":
+            command.add_argument(
+                "--label", default="", help="a note, e.g. 'Entra prod'"
+            )
+        if name == "revoke":
+            command.add_argument("token_id", help="the id shown by 'token list'")
+        command.set_defaults(handler=token)
     db = commands.add_parser("db", help="manage the SQL database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser(
