@@ -60,6 +60,7 @@ __all__ = [
     "comparison_key",
     "compile_filter",
     "compile_value_filter",
+    "measure",
     "parse_filter",
 ]
 
@@ -916,8 +917,13 @@ def _scalar_element_filter(node: FilterNode, attribute: AttributeSchema) -> Pred
 # -- parsing and limits ----------------------------------------------------
 
 
-def _measure(root: FilterNode) -> tuple[int, int]:
-    """(depth, clauses) of a tree, walked without recursion."""
+def measure(root: FilterNode) -> tuple[int, int]:
+    """(depth, clauses) of a tree, walked without recursion.
+
+    Depth counts the ``and``/``or``/``not``/``[...]`` levels above the deepest
+    comparison (a lone comparison is 0); clauses counts comparisons and
+    presence tests. The PATCH engine bounds its path filters with it too.
+    """
     depth = clauses = 0
     stack: list[tuple[FilterNode, int]] = [(root, 0)]
     while stack:
@@ -1004,7 +1010,7 @@ def parse_filter(expression: str, limits: FilterLimits = DEFAULT_LIMITS) -> Filt
         raise from_scim2_models(exc) from None
     except (ValueError, TypeError, RecursionError):
         raise InvalidFilter("the filter could not be parsed") from None
-    depth, clauses = _measure(root)
+    depth, clauses = measure(root)
     if depth > limits.max_depth:
         raise InvalidFilter(
             f"the filter nests {depth} levels deep; the limit is {limits.max_depth}"

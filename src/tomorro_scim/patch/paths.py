@@ -27,7 +27,6 @@ from scim2_models.path import Comparison
 from scim2_models.path import FilterNode
 from scim2_models.path import LogicalExpr
 from scim2_models.path import LogicalOperator
-from scim2_models.path import Not
 from scim2_models.path import Present
 from scim2_models.path import ValuePath
 
@@ -39,6 +38,7 @@ from ..errors import from_scim2_models
 from ..filter import DEFAULT_LIMITS
 from ..filter import Predicate
 from ..filter import compile_value_filter
+from ..filter import measure
 from ..schemas import AttributeSchema
 from ..schemas import ResourceType
 from .dialect import PatchDialect
@@ -242,22 +242,12 @@ def _filtered(
 def _check_limits(root: FilterNode) -> None:
     """Refuse filters past the filter engine's limits before compiling them.
 
-    The compiler recurses, so depth is bounded first (PEER-LESSONS §6).
+    The compiler recurses, so depth is bounded first (PEER-LESSONS §6). The
+    path filter's root counts as a level of its own here.
     """
-    clauses = 0
-    stack: list[tuple[FilterNode, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > _MAX_DEPTH:
-            raise InvalidPath(f"the path filter nests deeper than {_MAX_DEPTH} levels")
-        if isinstance(node, LogicalExpr):
-            stack.extend((term, depth + 1) for term in node.terms)
-        elif isinstance(node, Not):
-            stack.append((node.expr, depth + 1))
-        elif isinstance(node, ValuePath):
-            stack.append((node.val_filter, depth + 1))
-        else:
-            clauses += 1
+    depth, clauses = measure(root)
+    if depth + 1 > _MAX_DEPTH:
+        raise InvalidPath(f"the path filter nests deeper than {_MAX_DEPTH} levels")
     if clauses > _MAX_CLAUSES:
         raise InvalidPath(f"the path filter has more than {_MAX_CLAUSES} comparisons")
 
