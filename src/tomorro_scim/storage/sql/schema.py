@@ -111,21 +111,34 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+
+def _resource_head() -> list[Column[Any]]:
+    """The leading columns users and groups share (fresh objects per table)."""
+    return [
+        Column("tenant", _key(), nullable=False),
+        Column("id", _key(), nullable=False),
+        # The stable default order: a monotonic number per insert (an identity
+        # on PostgreSQL, a per-tenant counter on SQLite).
+        Column("seq", BigInteger, Identity(), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("managed", Boolean, nullable=False),
+        Column("role", String),
+        Column("document", Text, nullable=False),
+        # meta.lastModified as sent, kept out of ``document`` so a membership
+        # change can set it without rewriting the document.
+        Column("last_modified", String),
+    ]
+
+
+def _resource_tail() -> list[Column[Any]]:
+    """The timestamp columns users and groups share."""
+    return [Column("created_at", UtcDateTime()), Column("modified_at", UtcDateTime())]
+
+
 users = Table(
     "scim_users",
     metadata,
-    Column("tenant", _key(), nullable=False),
-    Column("id", _key(), nullable=False),
-    # The stable default order: a monotonic number per insert (an identity on
-    # PostgreSQL, a per-tenant counter on SQLite).
-    Column("seq", BigInteger, Identity(), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("managed", Boolean, nullable=False),
-    Column("role", String),
-    Column("document", Text, nullable=False),
-    # meta.lastModified as sent, kept out of ``document`` so a membership
-    # change can set it without rewriting the document.
-    Column("last_modified", String),
+    *_resource_head(),
     Column("user_name", String),
     Column("user_name_key", _key()),
     Column("display_name", String),
@@ -136,8 +149,7 @@ users = Table(
     Column("given_name_key", _key()),
     Column("family_name_key", _key()),
     Column("email_key", _key()),
-    Column("created_at", UtcDateTime()),
-    Column("modified_at", UtcDateTime()),
+    *_resource_tail(),
     PrimaryKeyConstraint("tenant", "id", name="scim_users_pk"),
 )
 # The default order, and index-only counts and deep offsets of SCIM's users.
@@ -151,19 +163,11 @@ Index("scim_users_modified", users.c.tenant, users.c.modified_at)
 groups = Table(
     "scim_groups",
     metadata,
-    Column("tenant", _key(), nullable=False),
-    Column("id", _key(), nullable=False),
-    Column("seq", BigInteger, Identity(), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("managed", Boolean, nullable=False),
-    Column("role", String),
-    Column("document", Text, nullable=False),
-    Column("last_modified", String),
+    *_resource_head(),
     Column("display_name", String),
     Column("display_name_key", _key()),
     Column("external_id", _key()),
-    Column("created_at", UtcDateTime()),
-    Column("modified_at", UtcDateTime()),
+    *_resource_tail(),
     PrimaryKeyConstraint("tenant", "id", name="scim_groups_pk"),
 )
 Index("scim_groups_order", groups.c.tenant, groups.c.managed, groups.c.seq)
