@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
+from typing import cast
 
 import attrs
 
@@ -27,8 +29,13 @@ from .errors import Unauthorized
 from .http import ScimRequest
 from .storage import Storage
 from .storage import TokenRecord
+from .storage.asynchronous import AsyncStorage
+from .storage.asynchronous import as_async_storage
+from .storage.asynchronous import is_async_storage
+from .storage.asynchronous import run_sync
 
 __all__ = [
+    "AsyncTokenManager",
     "Authenticator",
     "BearerTokenAuthenticator",
     "IssuedToken",
@@ -36,8 +43,12 @@ __all__ = [
     "parse_token",
 ]
 
-Authenticator = Callable[[ScimRequest], str]
-"""Returns the tenant the request acts for, or raises ``Unauthorized``."""
+Authenticator = Callable[[ScimRequest], str | Awaitable[str]]
+"""Returns the tenant the request acts for, or raises ``Unauthorized``.
+
+It may return an awaitable of the tenant instead; only
+:meth:`~tomorro_scim.service.ScimService.handle_async` can wait for one that
+really suspends."""
 
 _PREFIX = "tscim"
 
@@ -75,13 +86,16 @@ def _split(token: str) -> tuple[str, str]:
     return "h" + hashlib.sha256(token.encode()).hexdigest()[:16], token
 
 
-class TokenManager:
-    """Issue, list and revoke a tenant's tokens (what a "SCIM settings" screen does)."""
+class AsyncTokenManager:
+    """Issue, list and revoke a tenant's tokens, awaited (for an async storage).
 
-    def __init__(self, storage: Storage) -> None:
-        self._storage = storage
+    The logic of :class:`TokenManager`, which runs this on a synchronous storage.
+    """
 
-    def issue(
+    def __init__(self, storage: Storage | AsyncStorage) -> None:
+        self._storage = as_async_storage(storage)
+
+    async def issue(
         self, tenant: str, label: str = "", *, token: str | None = None
     ) -> IssuedToken:
         """Issue a token for ``tenant``; keep ``IssuedToken.token``, it is not stored.
@@ -100,7 +114,7 @@ class TokenManager:
             if len(token) < 20 or any(c.isspace() for c in token):
                 raise ValueError("a chosen token needs 20+ characters and no spaces")
             token_id, secret = _split(token)
-        if self._storage.find_token(token_id) is not None:
+        if await self._storage.find_token(token_id) is not None:
             raise ValueError(f"a token with id {token_id!r} already exists")
         record = TokenRecord(
             token_id=token_id,
@@ -109,10 +123,10 @@ class TokenManager:
             created=datetime.now(UTC).isoformat(),
             label=label,
         )
-        self._storage.save_token(record)
+        await self._storage.save_token(record)
         return IssuedToken(token=token, record=record)
 
-    def ensure(
+    async def ensure(
         self, tenant: str, token: str, label: str = ""
     ) -> tuple[TokenRecord, bool]:
         """Make sure ``token`` authenticates ``tenant``; ``(record, created)``.
@@ -122,9 +136,9 @@ class TokenManager:
         is refused with ``ValueError``.
         """
         token_id, secret = _split(token)
-        record = self._storage.find_token(token_id)
+        record = await self._storage.find_token(token_id)
         if record is None:
-            return self.issue(tenant, label, token=token).record, True
+            return (await self.issue(tenant, label, token=token)).record, True
         if not hmac.compare_digest(record.secret_hash, _hash(secret)):
             raise ValueError(f"a different token with id {token_id!r} already exists")
         if record.tenant != tenant:
@@ -133,11 +147,41 @@ class TokenManager:
             raise ValueError("that token has been revoked")
         return record, False
 
+    async def tokens(self, tenant: str) -> list[TokenRecord]:
+        return await self._storage.list_tokens(tenant)
+
+    async def revoke(self, token_id: str) -> bool:
+        return await self._storage.revoke_token(token_id)
+
+
+class TokenManager:
+    """Issue, list and revoke a tenant's tokens (what a "SCIM settings" screen does).
+
+    For a synchronous storage; :class:`AsyncTokenManager` awaits an async one.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self._manager = AsyncTokenManager(storage)
+
+    def issue(
+        self, tenant: str, label: str = "", *, token: str | None = None
+    ) -> IssuedToken:
+        """See :meth:`AsyncTokenManager.issue`."""
+        return run_sync(self._manager.issue(tenant, label, token=token))
+
+    def ensure(
+        self, tenant: str, token: str, label: str = ""
+    ) -> tuple[TokenRecord, bool]:
+        """See :meth:`AsyncTokenManager.ensure`."""
+        return run_sync(self._manager.ensure(tenant, token, label))
+
     def tokens(self, tenant: str) -> list[TokenRecord]:
-        return self._storage.list_tokens(tenant)
+        """The tenant's tokens, revoked ones included."""
+        return run_sync(self._manager.tokens(tenant))
 
     def revoke(self, token_id: str) -> bool:
-        return self._storage.revoke_token(token_id)
+        """Revoke a token by id; ``False`` if there is none."""
+        return run_sync(self._manager.revoke(token_id))
 
 
 class BearerTokenAuthenticator:
@@ -147,10 +191,13 @@ class BearerTokenAuthenticator:
     token, updates the IdP, then revokes the old one without downtime.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage | AsyncStorage) -> None:
         self._storage = storage
+        self._async_storage = as_async_storage(storage)
+        self._is_async = is_async_storage(storage)
 
-    def __call__(self, request: ScimRequest) -> str:
+    def __call__(self, request: ScimRequest) -> str | Awaitable[str]:
+        """The tenant of a synchronous storage's token; an awaitable of it for an async one."""
         header = request.header("authorization")
         if not header:
             raise Unauthorized("the Authorization header is missing")
@@ -158,13 +205,23 @@ class BearerTokenAuthenticator:
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("a Bearer token is required")
         token_id, secret = _split(credentials.strip())
-        record = self._storage.find_token(token_id)
-        # The comparison runs even without a record so a missing id and a
-        # wrong secret take the same time.
-        expected = record.secret_hash if record is not None else b"\0" * 32
-        presented = _hash(secret)
-        if not hmac.compare_digest(expected, presented) or record is None:
-            raise Unauthorized("the token is not valid")
-        if record.revoked:
-            raise Unauthorized("the token has been revoked")
-        return record.tenant
+        if self._is_async:
+            return self._verify_later(self._async_storage, token_id, secret)
+        return _verify(cast(Storage, self._storage).find_token(token_id), secret)
+
+    @staticmethod
+    async def _verify_later(storage: AsyncStorage, token_id: str, secret: str) -> str:
+        return _verify(await storage.find_token(token_id), secret)
+
+
+def _verify(record: TokenRecord | None, secret: str) -> str:
+    """The tenant ``record`` grants to ``secret``, or ``Unauthorized``."""
+    # The comparison runs even without a record so a missing id and a
+    # wrong secret take the same time.
+    expected = record.secret_hash if record is not None else b"\0" * 32
+    presented = _hash(secret)
+    if not hmac.compare_digest(expected, presented) or record is None:
+        raise Unauthorized("the token is not valid")
+    if record.revoked:
+        raise Unauthorized("the token has been revoked")
+    return record.tenant

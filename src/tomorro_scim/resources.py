@@ -10,6 +10,7 @@ write, and the 200-or-204 answer to PATCH (IDP-DIALECTS §4.3).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 from collections.abc import Callable
@@ -62,8 +63,10 @@ from .storage import GROUP
 from .storage import USER
 from .storage import SearchQuery
 from .storage import Storage
-from .storage import StorageSession
 from .storage import StoredResource
+from .storage.asynchronous import AsyncStorage
+from .storage.asynchronous import AsyncStorageSession
+from .storage.asynchronous import as_async_storage
 
 if TYPE_CHECKING:
     from .service import ServiceSettings
@@ -140,13 +143,14 @@ class ResourceHandlers:
     def __init__(
         self,
         *,
-        storage: Storage,
+        storage: Storage | AsyncStorage,
         settings: ServiceSettings,
         events: EventBus,
         clock: Callable[[], datetime],
         id_factory: Callable[[], str],
     ) -> None:
-        self.storage = storage
+        self.storage = as_async_storage(storage)
+        self._backend = storage
         self.settings = settings
         self.bus = events
         self.clock = clock
@@ -155,14 +159,16 @@ class ResourceHandlers:
         """Whether the storage pages by position, so ``cursor`` is served."""
         self._cursor_codec: CursorCodec | None = None
 
-    def _codec(self) -> CursorCodec:
+    async def _codec(self) -> CursorCodec:
         """The cursor signer, made on first use (the SQL storage reads its
         secret from the database)."""
         if self._cursor_codec is None:
             secret = self.settings.cursor_secret
             if secret is None:
-                provider = getattr(self.storage, "cursor_secret", None)
+                provider = getattr(self._backend, "cursor_secret", None)
                 secret = provider() if callable(provider) else None
+                if inspect.isawaitable(secret):
+                    secret = await secret
             if secret is None:
                 _log.warning(
                     "no cursor_secret set and the storage keeps none: cursors are "
@@ -179,9 +185,9 @@ class ResourceHandlers:
 
     # -- rendering --------------------------------------------------------
 
-    def _render(
+    async def _render(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         stored: StoredResource,
         resource_type: ResourceType,
         request: ScimRequest,
@@ -189,9 +195,9 @@ class ResourceHandlers:
     ) -> dict[str, Any]:
         members = groups = None
         if resource_type.name == GROUP and projection.returns("members", resource_type):
-            members = session.members(stored.id)
+            members = await session.members(stored.id)
         if resource_type.name == USER and projection.returns("groups", resource_type):
-            groups = session.user_groups(stored.id)
+            groups = await session.user_groups(stored.id)
         return render(
             stored,
             resource_type,
@@ -201,15 +207,15 @@ class ResourceHandlers:
             groups=groups,
         )
 
-    def _answer(
+    async def _answer(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         stored: StoredResource,
         resource_type: ResourceType,
         request: ScimRequest,
         status: int = 200,
     ) -> ScimResponse:
-        body = self._render(
+        body = await self._render(
             session, stored, resource_type, request, _projection(request, resource_type)
         )
         headers: tuple[tuple[str, str], ...] = (("ETag", etag(stored.version)),)
@@ -217,15 +223,15 @@ class ResourceHandlers:
             headers = (*headers, ("Location", body["meta"]["location"]))
         return json_response(body, status, headers)
 
-    def _get(
+    async def _get(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         resource_type: ResourceType,
         resource_id: str,
         *,
         include_members: bool = False,
     ) -> StoredResource:
-        stored = session.get(
+        stored = await session.get(
             resource_type.name, resource_id, include_members=include_members
         )
         if stored is None:
@@ -234,22 +240,22 @@ class ResourceHandlers:
 
     # -- reads ------------------------------------------------------------
 
-    def get(
+    async def get(
         self,
         request: ScimRequest,
         tenant: str,
         resource_type: ResourceType,
         resource_id: str,
     ) -> ScimResponse:
-        with self.storage.session(tenant) as session:
-            stored = self._get(session, resource_type, resource_id)
+        async with self.storage.session(tenant) as session:
+            stored = await self._get(session, resource_type, resource_id)
             # RFC 7232 §3.2: "*" matches any current representation.
             tags = parse_etag(request.header("if-none-match"))
             if "*" in tags or str(stored.version) in tags:
                 return ScimResponse(304, (("ETag", etag(stored.version)),))
-            return self._answer(session, stored, resource_type, request)
+            return await self._answer(session, stored, resource_type, request)
 
-    def list_resources(
+    async def list_resources(
         self,
         request: ScimRequest,
         tenant: str,
@@ -281,7 +287,7 @@ class ResourceHandlers:
                 query.descending,
             )
             if query.cursor:
-                after = self._codec().decode(query.cursor, fingerprint)
+                after = (await self._codec()).decode(query.cursor, fingerprint)
         search = SearchQuery(
             filter=query.filter,
             sort_by=query.sort_by,
@@ -292,10 +298,12 @@ class ResourceHandlers:
             keyset=by_cursor,
             after=after,
         )
-        with self.storage.session(tenant) as session:
-            result = session.search(resource_type.name, search)
+        async with self.storage.session(tenant) as session:
+            result = await session.search(resource_type.name, search)
             resources = [
-                self._render(session, stored, resource_type, request, query.projection)
+                await self._render(
+                    session, stored, resource_type, request, query.projection
+                )
                 for stored in result.resources
             ]
         body: dict[str, Any] = {
@@ -306,25 +314,27 @@ class ResourceHandlers:
             # RFC 9865 §2: nextCursor on every page but the last (a count=0
             # request asks for totalResults only, so it has no next page).
             if result.more and result.last is not None:
-                body["nextCursor"] = self._codec().encode(fingerprint, result.last)
+                body["nextCursor"] = (await self._codec()).encode(
+                    fingerprint, result.last
+                )
         else:
             body["startIndex"] = query.start_index
         body["itemsPerPage"] = len(resources)
         body["Resources"] = resources
         return json_response(body)
 
-    def search(
+    async def search(
         self, request: ScimRequest, tenant: str, resource_type: ResourceType, body: Any
     ) -> ScimResponse:
-        return self.list_resources(
+        return await self.list_resources(
             request, tenant, resource_type, search_request_parameters(body)
         )
 
     # -- members and roles ----------------------------------------------
 
-    def _known_members(
+    async def _known_members(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         context: _Context,
         group_id: str,
         ids: Sequence[str],
@@ -332,7 +342,7 @@ class ResourceHandlers:
         """The ids that name users of this tenant; the others are skipped or refused."""
         if not ids:
             return []
-        existing = session.existing_user_ids(ids)
+        existing = await session.existing_user_ids(ids)
         unknown = tuple(dict.fromkeys(i for i in ids if i not in existing))
         if unknown:
             if self.settings.reject_unknown_members:
@@ -343,9 +353,9 @@ class ResourceHandlers:
             context.emit(MembersSkipped, group_id, member_ids=unknown)
         return [i for i in ids if i in existing]
 
-    def _resolve_role(
+    async def _resolve_role(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         user_type: Any,
         user_id: str | None,
         *,
@@ -355,31 +365,32 @@ class ResourceHandlers:
         groups: Iterable[GroupRef] = ()
         if role_map.group_grants and user_id is not None:
             groups = [
-                GroupRef.from_resource(g.document) for g in session.user_groups(user_id)
+                GroupRef.from_resource(g.document)
+                for g in await session.user_groups(user_id)
             ]
         unknown = UnknownRolePolicy.DEFAULT if lenient else None
         return role_map.resolve(user_type, groups, unknown=unknown).name
 
-    def _recompute_roles(
-        self, session: StorageSession, context: _Context, user_ids: Iterable[str]
+    async def _recompute_roles(
+        self, session: AsyncStorageSession, context: _Context, user_ids: Iterable[str]
     ) -> None:
         """Membership moved: a group may grant a role (DESIGN: roles are recomputed, never accumulated)."""
         if not self.settings.role_map.group_grants:
             return
         for user_id in dict.fromkeys(user_ids):
-            user = session.get(USER, user_id, include_members=False)
+            user = await session.get(USER, user_id, include_members=False)
             if user is None:
                 continue
-            role = self._resolve_role(
+            role = await self._resolve_role(
                 session, user.document.get("userType"), user_id, lenient=True
             )
             if role != user.role:
-                session.set_role(user_id, role)
+                await session.set_role(user_id, role)
                 context.emit(RoleChanged, user_id, old=user.role, new=role)
 
-    def _apply_members(
+    async def _apply_members(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         context: _Context,
         group_id: str,
         changes: Iterable[AddMembers | RemoveMembers | ReplaceMembers],
@@ -389,20 +400,28 @@ class ResourceHandlers:
         now = self._now()
         for change in changes:
             if isinstance(change, AddMembers):
-                known = self._known_members(session, context, group_id, change.ids)
-                added += session.add_members(group_id, known, modified=now)
+                known = await self._known_members(
+                    session, context, group_id, change.ids
+                )
+                added += await session.add_members(group_id, known, modified=now)
             elif isinstance(change, RemoveMembers):
-                removed += session.remove_members(group_id, change.ids, modified=now)
+                removed += await session.remove_members(
+                    group_id, change.ids, modified=now
+                )
             else:
-                known = self._known_members(session, context, group_id, change.ids)
-                plus, minus = session.replace_members(group_id, known, modified=now)
+                known = await self._known_members(
+                    session, context, group_id, change.ids
+                )
+                plus, minus = await session.replace_members(
+                    group_id, known, modified=now
+                )
                 added += plus
                 removed += minus
         if added:
             context.emit(MembersAdded, group_id, member_ids=tuple(added))
         if removed:
             context.emit(MembersRemoved, group_id, member_ids=tuple(removed))
-        self._recompute_roles(session, context, [*added, *removed])
+        await self._recompute_roles(session, context, [*added, *removed])
         return bool(added or removed)
 
     def _user_events(
@@ -435,9 +454,9 @@ class ResourceHandlers:
                 new=str(new.get("displayName")),
             )
 
-    def _regrant(
+    async def _regrant(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         context: _Context,
         group_id: str,
         old: dict[str, Any],
@@ -448,8 +467,8 @@ class ResourceHandlers:
             return
         if GroupRef.from_resource(old) == GroupRef.from_resource(new):
             return
-        members = [m.value for m in session.members(group_id)]
-        self._recompute_roles(session, context, members)
+        members = [m.value for m in await session.members(group_id)]
+        await self._recompute_roles(session, context, members)
 
     def _publish(self, context: _Context) -> None:
         self.bus.publish(context.events)
@@ -481,9 +500,9 @@ class ResourceHandlers:
         if resource_type.name == USER:
             self.settings.role_map.validate_user_type(document.get("userType"))
 
-    def _write(
+    async def _write(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         context: _Context,
         resource_type: ResourceType,
         current: StoredResource,
@@ -493,13 +512,13 @@ class ResourceHandlers:
         recompute a user's role, and record the events the change makes."""
         resource_id = current.id
         if resource_type.name == GROUP:
-            stored = session.replace(
+            stored = await session.replace(
                 GROUP, resource_id, document, expected_version=current.version
             )
             self._group_events(context, resource_id, current.document, document)
             return stored
-        role = self._resolve_role(session, document.get("userType"), resource_id)
-        stored = session.replace(
+        role = await self._resolve_role(session, document.get("userType"), resource_id)
+        stored = await session.replace(
             USER, resource_id, document, expected_version=current.version, role=role
         )
         self._user_events(
@@ -507,7 +526,7 @@ class ResourceHandlers:
         )
         return stored
 
-    def create(
+    async def create(
         self,
         request: ScimRequest,
         request_id: str,
@@ -518,9 +537,9 @@ class ResourceHandlers:
         document, members = self._read(body, resource_type)
         context = _Context(request, request_id, tenant)
         now = self._now()
-        with self.storage.session(tenant) as session:
+        async with self.storage.session(tenant) as session:
             if resource_type.name == USER:
-                stored = self._create_user(session, context, document, now)
+                stored = await self._create_user(session, context, document, now)
             else:
                 document["id"] = self.id_factory()
                 document["meta"] = {
@@ -528,25 +547,25 @@ class ResourceHandlers:
                     "created": now,
                     "lastModified": now,
                 }
-                stored = session.create(GROUP, document)
+                stored = await session.create(GROUP, document)
                 context.emit(GroupCreated, stored.id, group=document)
                 if members:
-                    self._apply_members(
+                    await self._apply_members(
                         session, context, stored.id, [AddMembers(tuple(members))]
                     )
-                    stored = self._get(session, resource_type, stored.id)
-            response = self._answer(session, stored, resource_type, request, 201)
+                    stored = await self._get(session, resource_type, stored.id)
+            response = await self._answer(session, stored, resource_type, request, 201)
         self._publish(context)
         return response
 
-    def _create_user(
+    async def _create_user(
         self,
-        session: StorageSession,
+        session: AsyncStorageSession,
         context: _Context,
         document: dict[str, Any],
         now: str,
     ) -> StoredResource:
-        existing = session.find_user_by_user_name(document["userName"])
+        existing = await session.find_user_by_user_name(document["userName"])
         if (
             existing is not None
             and not existing.managed
@@ -560,18 +579,22 @@ class ResourceHandlers:
                 "created": created,
                 "lastModified": now,
             }
-            role = self._resolve_role(session, document.get("userType"), existing.id)
-            stored = session.replace(USER, existing.id, document, role=role, adopt=True)
+            role = await self._resolve_role(
+                session, document.get("userType"), existing.id
+            )
+            stored = await session.replace(
+                USER, existing.id, document, role=role, adopt=True
+            )
             context.emit(UserCreated, stored.id, user=document, role=role, adopted=True)
             return stored
         document["id"] = self.id_factory()
         document["meta"] = {"resourceType": USER, "created": now, "lastModified": now}
-        role = self._resolve_role(session, document.get("userType"), None)
-        stored = session.create(USER, document, role=role)
+        role = await self._resolve_role(session, document.get("userType"), None)
+        stored = await session.create(USER, document, role=role)
         context.emit(UserCreated, stored.id, user=document, role=role)
         return stored
 
-    def replace(
+    async def replace(
         self,
         request: ScimRequest,
         request_id: str,
@@ -582,8 +605,8 @@ class ResourceHandlers:
     ) -> ScimResponse:
         document, members = self._read(body, resource_type)
         context = _Context(request, request_id, tenant)
-        with self.storage.session(tenant) as session:
-            current = self._get(session, resource_type, resource_id)
+        async with self.storage.session(tenant) as session:
+            current = await self._get(session, resource_type, resource_id)
             _check_if_match(request, current)
             document["id"] = resource_id
             created = (current.document.get("meta") or {}).get("created")
@@ -592,19 +615,23 @@ class ResourceHandlers:
                 "created": created,
                 "lastModified": self._now(),
             }
-            stored = self._write(session, context, resource_type, current, document)
+            stored = await self._write(
+                session, context, resource_type, current, document
+            )
             if resource_type.name == GROUP:
                 # A PUT without members leaves them as they are (IDP-DIALECTS §3.3 [J]).
-                if members is not None and self._apply_members(
+                if members is not None and await self._apply_members(
                     session, context, resource_id, [ReplaceMembers(tuple(members))]
                 ):
-                    stored = self._get(session, resource_type, resource_id)
-                self._regrant(session, context, resource_id, current.document, document)
-            response = self._answer(session, stored, resource_type, request)
+                    stored = await self._get(session, resource_type, resource_id)
+                await self._regrant(
+                    session, context, resource_id, current.document, document
+                )
+            response = await self._answer(session, stored, resource_type, request)
         self._publish(context)
         return response
 
-    def patch(
+    async def patch(
         self,
         request: ScimRequest,
         request_id: str,
@@ -618,8 +645,8 @@ class ResourceHandlers:
         is_group = resource_type.name == GROUP
         plan = plan_patch(body, resource_type, dialect=dialect)
         load_members = is_group and plan.needs_members
-        with self.storage.session(tenant) as session:
-            current = self._get(
+        async with self.storage.session(tenant) as session:
+            current = await self._get(
                 session, resource_type, resource_id, include_members=load_members
             )
             _check_if_match(request, current)
@@ -640,28 +667,32 @@ class ResourceHandlers:
                     "lastModified": self._now(),
                 }
                 self._check(document, resource_type)
-                stored = self._write(session, context, resource_type, current, document)
-            if member_changes and self._apply_members(
+                stored = await self._write(
+                    session, context, resource_type, current, document
+                )
+            if member_changes and await self._apply_members(
                 session, context, resource_id, member_changes
             ):
-                stored = self._get(session, resource_type, resource_id)
+                stored = await self._get(session, resource_type, resource_id)
             if is_group:
-                self._regrant(session, context, resource_id, current.document, document)
+                await self._regrant(
+                    session, context, resource_id, current.document, document
+                )
             wants_body = _asks_projection(request) or (
                 self.settings.group_patch_returns_resource
                 if is_group
                 else self.settings.user_patch_returns_resource
             )
             if stored is current and load_members:
-                stored = self._get(session, resource_type, resource_id)
+                stored = await self._get(session, resource_type, resource_id)
             if wants_body:
-                response = self._answer(session, stored, resource_type, request)
+                response = await self._answer(session, stored, resource_type, request)
             else:
                 response = ScimResponse(204, (("ETag", etag(stored.version)),))
         self._publish(context)
         return response
 
-    def delete(
+    async def delete(
         self,
         request: ScimRequest,
         request_id: str,
@@ -670,19 +701,19 @@ class ResourceHandlers:
         resource_id: str,
     ) -> ScimResponse:
         context = _Context(request, request_id, tenant)
-        with self.storage.session(tenant) as session:
-            current = self._get(session, resource_type, resource_id)
+        async with self.storage.session(tenant) as session:
+            current = await self._get(session, resource_type, resource_id)
             _check_if_match(request, current)
             former_members: list[str] = []
             if resource_type.name == GROUP and self.settings.role_map.group_grants:
-                former_members = [m.value for m in session.members(resource_id)]
-            session.delete(
+                former_members = [m.value for m in await session.members(resource_id)]
+            await session.delete(
                 resource_type.name, resource_id, expected_version=current.version
             )
             if resource_type.name == USER:
                 context.emit(UserDeleted, resource_id)
             else:
                 context.emit(GroupDeleted, resource_id)
-                self._recompute_roles(session, context, former_members)
+                await self._recompute_roles(session, context, former_members)
         self._publish(context)
         return ScimResponse(204)

@@ -48,6 +48,9 @@ from .schemas import Capabilities
 from .schemas import SchemaRegistry
 from .schemas import default_registry
 from .storage import Storage
+from .storage.asynchronous import AsyncStorage
+from .storage.asynchronous import is_async_storage
+from .storage.asynchronous import run_sync
 
 __all__ = ["ScimService", "ServiceSettings"]
 
@@ -114,7 +117,11 @@ _DISCOVERY = frozenset(
 class ScimService:
     """The SCIM 2.0 service provider, independent of any web framework.
 
-    :param storage: where resources and tokens live.
+    :param storage: where resources and tokens live: a synchronous
+        :class:`~tomorro_scim.storage.Storage` or an
+        :class:`~tomorro_scim.storage.asynchronous.AsyncStorage`. Both run the
+        same handlers; :meth:`handle` serves the first, :meth:`handle_async`
+        either.
     :param authenticator: maps a request to its tenant; defaults to the
         storage's bearer tokens (:class:`~tomorro_scim.auth.BearerTokenAuthenticator`).
     :param events: the bus the host app subscribes to.
@@ -122,7 +129,7 @@ class ScimService:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: Storage | AsyncStorage,
         *,
         settings: ServiceSettings | None = None,
         authenticator: Authenticator | None = None,
@@ -132,6 +139,7 @@ class ScimService:
         id_factory: Callable[[], str] = _new_id,
     ) -> None:
         self.storage = storage
+        self._async = is_async_storage(storage)
         self.settings = settings or ServiceSettings()
         self.authenticator = authenticator or BearerTokenAuthenticator(storage)
         self.events = events or EventBus()
@@ -147,12 +155,30 @@ class ScimService:
     # -- entry point ------------------------------------------------------
 
     def handle(self, request: ScimRequest) -> ScimResponse:
-        """Answer one request; never raises."""
+        """Answer one request; never raises.
+
+        For a synchronous storage: this runs :meth:`handle_async` to
+        completion at once, with no event loop (nothing it awaits suspends).
+        An async storage needs :meth:`handle_async`.
+        """
+        if self._async:
+            raise TypeError(
+                "this service's storage is async: await service.handle_async(request)"
+            )
+        return run_sync(self.handle_async(request))
+
+    async def handle_async(self, request: ScimRequest) -> ScimResponse:
+        """Answer one request on an event loop; never raises.
+
+        Works with any storage: an async one is awaited, a synchronous one is
+        called directly (so it blocks the loop while it works: run
+        :meth:`handle` in a thread instead when it waits on I/O).
+        """
         started = time.perf_counter()
         request_id = self._request_id(request)
         who: dict[str, str] = {}
         try:
-            response = self._dispatch(request, request_id, who)
+            response = await self._dispatch(request, request_id, who)
         except ScimError as error:
             response = self._error(error)
         except Exception:
@@ -205,7 +231,7 @@ class ScimService:
 
     # -- routing ----------------------------------------------------------
 
-    def _dispatch(
+    async def _dispatch(
         self, request: ScimRequest, request_id: str, who: dict[str, str]
     ) -> ScimResponse:
         """Route and run the request; records the authenticated tenant in ``who``
@@ -215,13 +241,21 @@ class ScimService:
         if head in _DISCOVERY and self.settings.public_discovery:
             return self._discovery(request, segments)
         tenant = self.authenticator(request)
+        if not isinstance(tenant, str):
+            tenant = await tenant
         who["tenant"] = tenant
         if head in _DISCOVERY:
             return self._discovery(request, segments)
-        if not segments or head in (".search", "bulk", "me"):
+        if head == "bulk":
+            raise NotImplementedFeature(
+                "/Bulk is not supported by this service provider"
+            )
+        if not segments or head == ".search":
             raise NotImplementedFeature(
                 f"'{request.path or '/'}' is not supported by this service provider"
             )
+        if head == "me":
+            raise NotImplementedFeature("/Me is not supported by this service provider")
         resource_type = self.registry.by_endpoint("/" + segments[0])
         if resource_type is None or len(segments) > 2:
             raise NotFound(f"no endpoint at '{request.path[:200]}'")
@@ -230,29 +264,31 @@ class ScimService:
         handlers = self._handlers
         if len(segments) == 1:
             if method == "GET":
-                return handlers.list_resources(
+                return await handlers.list_resources(
                     request, tenant, resource_type, request.query_params()
                 )
             if method == "POST":
-                return handlers.create(request, request_id, tenant, resource_type, body)
+                return await handlers.create(
+                    request, request_id, tenant, resource_type, body
+                )
             raise MethodNotAllowed(allowed=("GET", "POST"))
         resource_id = segments[1]
         if resource_id.lower() == ".search":
             if method != "POST":
                 raise MethodNotAllowed(allowed=("POST",))
-            return handlers.search(request, tenant, resource_type, body)
+            return await handlers.search(request, tenant, resource_type, body)
         if method == "GET":
-            return handlers.get(request, tenant, resource_type, resource_id)
+            return await handlers.get(request, tenant, resource_type, resource_id)
         if method == "PUT":
-            return handlers.replace(
+            return await handlers.replace(
                 request, request_id, tenant, resource_type, resource_id, body
             )
         if method == "PATCH":
-            return handlers.patch(
+            return await handlers.patch(
                 request, request_id, tenant, resource_type, resource_id, body
             )
         if method == "DELETE":
-            return handlers.delete(
+            return await handlers.delete(
                 request, request_id, tenant, resource_type, resource_id
             )
         raise MethodNotAllowed(allowed=("GET", "PUT", "PATCH", "DELETE"))

@@ -5,11 +5,12 @@ Mount it under the SCIM base path::
     app.mount("/scim/v2", scim_app(service))
 
 It translates the ASGI request into a :class:`~tomorro_scim.http.ScimRequest`
-and the :class:`~tomorro_scim.http.ScimResponse` back, and nothing else. The
-service is synchronous; when its storage may block (a database), each request
-runs in Starlette's thread pool so the event loop never waits on I/O. A
-storage that declares ``blocking = False`` (the in-memory one: pure CPU, no
-I/O) is called on the loop itself, which saves the thread hop that costs more
+and the :class:`~tomorro_scim.http.ScimResponse` back, and nothing else. How
+it calls the service depends on the storage, so the event loop never waits on
+I/O: an async storage is awaited on the loop (``handle_async``); a
+synchronous one that may block (a database) runs in Starlette's thread pool;
+one that declares ``blocking = False`` (the in-memory one: pure CPU, no I/O)
+is called on the loop itself, which saves the thread hop that costs more
 than the request.
 """
 
@@ -24,6 +25,7 @@ from starlette.types import Send
 
 from ..http import ScimRequest
 from ..service import ScimService
+from ..storage.asynchronous import is_async_storage
 
 __all__ = ["ScimApp", "scim_app"]
 
@@ -45,8 +47,10 @@ class ScimApp:
             if offload is not None
             else bool(getattr(service.storage, "blocking", True))
         )
-        """Run each request in the thread pool (the default for any storage
-        that does not declare ``blocking = False``)."""
+        """Run each request in the thread pool (the default for any
+        synchronous storage that does not declare ``blocking = False``)."""
+        self.awaits = is_async_storage(service.storage)
+        """Await the service on the loop: its storage is async."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +70,9 @@ class ScimApp:
             base_url=str(request.base_url).rstrip("/") + root,
             declared_length=declared,
         )
-        if self.offload:
+        if self.awaits:
+            answer = await self.service.handle_async(scim_request)
+        elif self.offload:
             answer = await run_in_threadpool(self.service.handle, scim_request)
         else:
             answer = self.service.handle(scim_request)
