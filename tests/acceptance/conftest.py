@@ -8,6 +8,11 @@ as literal JSON text where the bytes matter.
 The :class:`Idp` helper checks on every response what IDP-DIALECTS §0 rule 13
 and §4.2 demand of all of them: a response with a body is
 ``application/scim+json``, errors included, and a ``204`` has no body.
+
+The flows of ``test_entra.py`` and ``test_okta.py`` that take nothing but the
+``entra`` or ``okta`` fixture are replayed over real HTTP against the example
+host apps too (``test_examples.py``), each in a tenant of its own: such a flow
+builds the URLs it expects from :attr:`Idp.scim_url`, never from ``BASE_URL``.
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ class Idp:
 
     def __init__(
         self,
-        client: TestClient,
+        client: httpx.Client,
         token: str | None,
         *,
         user_agent: str = "Microsoft.Identity.Provisioning",
@@ -100,6 +105,8 @@ class Idp:
         self.token = token
         self.user_agent = user_agent
         self.content_type = content_type
+        self.scim_url = str(client.base_url).rstrip("/") + SCIM_ROOT
+        """The SCIM root the client reaches: ``BASE_URL`` + ``SCIM_ROOT`` in-process."""
 
     def request(
         self,
@@ -121,7 +128,7 @@ class Idp:
         if content is not None:
             sent["Content-Type"] = self.content_type
         sent.update(headers or {})
-        url = httpx.URL(BASE_URL + SCIM_ROOT + path)
+        url = httpx.URL(self.scim_url + path)
         if "?" in path:
             # Keep the query bytes exactly as the IdP writes them.
             url = url.copy_with(query=path.split("?", 1)[1].encode())
@@ -248,21 +255,31 @@ def client(app: Starlette) -> Iterator[TestClient]:
         yield test_client
 
 
+def entra_idp(client: httpx.Client, token: str) -> Idp:
+    """Entra ID's provisioning client (``Microsoft.Identity.Provisioning``)."""
+    return Idp(client, token)
+
+
+def okta_idp(client: httpx.Client, token: str) -> Idp:
+    """Okta's provisioning client (``Okta SCIM Client 1.0.0``, OKTA §3.1)."""
+    return Idp(
+        client,
+        token,
+        user_agent="Okta SCIM Client 1.0.0",
+        content_type="application/scim+json; charset=utf-8",
+    )
+
+
 @pytest.fixture
 def entra(client: TestClient) -> Idp:
     """Entra ID provisioning into tenant A."""
-    return Idp(client, TOKEN_A)
+    return entra_idp(client, TOKEN_A)
 
 
 @pytest.fixture
 def okta(client: TestClient) -> Idp:
     """Okta provisioning into tenant A (``Okta SCIM Client 1.0.0``, OKTA §3.1)."""
-    return Idp(
-        client,
-        TOKEN_A,
-        user_agent="Okta SCIM Client 1.0.0",
-        content_type="application/scim+json; charset=utf-8",
-    )
+    return okta_idp(client, TOKEN_A)
 
 
 @pytest.fixture

@@ -570,7 +570,7 @@ def test_group_match_then_create_with_the_adscim_uri(entra: Idp) -> None:
     assert group["externalId"] == "8aa1a0c0-5f3e-4b8a-9c1e-1f6b0c1d2e3f"
     assert group["schemas"] == [GROUP_SCHEMA]
     assert response.headers["location"] == group["meta"]["location"]
-    assert group["meta"]["location"] == f"{BASE_URL}{SCIM_ROOT}/Groups/{group['id']}"
+    assert group["meta"]["location"] == f"{entra.scim_url}/Groups/{group['id']}"
     assert group.get("members", []) == []
 
     match = entra.get(
