@@ -198,6 +198,33 @@ def test_hostile_values_match_as_in_memory(sql: Storage) -> None:
         assert session.search(USER, SearchQuery(count=0)).total == len(HOSTILE)
 
 
+def test_unqualified_extension_attributes_match_as_in_memory(sql: Storage) -> None:
+    """Entra checks a manager with ``manager eq "<id>"`` (IDP-DIALECTS §1.4):
+    the bare name of an enterprise-extension attribute must reach the same
+    column or predicate as its URN-qualified form, as it does in memory."""
+    tenant = f"manager-{uuid.uuid4().hex}"
+    memory = MemoryStorage()
+    boss = user_document("boss@example.com", id=str(uuid.UUID(int=1)))
+    report = user_document(
+        "report@example.com",
+        id=str(uuid.UUID(int=2)),
+        **{ENTERPRISE: {"manager": {"value": boss["id"]}, "department": "Legal"}},
+    )
+    for storage in (memory, sql):
+        with storage.session(tenant) as session:
+            for document in (boss, report):
+                session.create(USER, json.loads(json.dumps(document)))
+    for expression in (
+        f'manager eq "{boss["id"]}"',
+        f'manager.value eq "{boss["id"]}"',
+        f'{ENTERPRISE}:manager.value eq "{boss["id"]}"',
+        'department eq "legal"',
+        f'{ENTERPRISE}:department eq "Legal"',
+    ):
+        assert _ids(sql, tenant, expression) == (1, [report["id"]]), expression
+        assert _ids(memory, tenant, expression) == (1, [report["id"]]), expression
+
+
 def test_a_hostile_group_name_and_member_id(sql: Storage) -> None:
     tenant = f"hostile-{uuid.uuid4().hex}"
     with sql.session(tenant) as session:

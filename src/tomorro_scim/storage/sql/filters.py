@@ -223,7 +223,9 @@ class _Translator:
             if found is None:
                 raise _Untranslatable
             return found
-        return self.resource_type.resolve(path.attr, path.sub_attr, path.uri)
+        return self.resource_type.resolve(
+            path.attr, path.sub_attr, path.uri, search_extensions=True
+        )
 
     # -- leaves ---------------------------------------------------------
 
