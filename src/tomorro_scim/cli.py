@@ -1,8 +1,11 @@
-"""The ``tomorro-scim`` command: a demo server an IdP can provision into.
+"""The ``tomorro-scim`` command: a demo server, admin commands, and a doctor.
 
 ``tomorro-scim serve`` starts the service on uvicorn with the Starlette
 adapter under ``/scim/v2`` and prints the Tenant URL and Secret Token an
-admin pastes into Entra ID or Okta.
+admin pastes into Entra ID or Okta. ``token issue|list|revoke`` and
+``db upgrade`` manage a database's tokens and schema. ``check URL --token T``
+replays what Entra ID and Okta send against any SCIM endpoint and says what
+would break them (:mod:`tomorro_scim.doctor`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version
 
+from . import doctor
 from .auth import TokenManager
 from .service import ScimService
 from .storage import Storage
@@ -230,6 +234,11 @@ def _parser() -> argparse.ArgumentParser:
         "postgresql+psycopg://user@host/db",
     )
     upgrade.set_defaults(handler=db_upgrade)
+    check = commands.add_parser(
+        "check", help="check that a SCIM endpoint would work with Entra ID and Okta"
+    )
+    doctor.add_arguments(check)
+    check.set_defaults(handler=doctor.command)
     return parser
 
 
