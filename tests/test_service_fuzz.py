@@ -212,3 +212,124 @@ def test_any_raw_bytes(raw: bytes, kind: str) -> None:
         )
     )
     assert 400 <= response.status < 500 or response.status == 201
+
+
+BULK_REFERENCES = st.sampled_from(["bulkId:a", "bulkId:b", "BULKID:c", "bulkId:", "x"])
+BULK_DATA = st.one_of(
+    RESOURCE_BODIES,
+    PATCH_BODIES,
+    st.fixed_dictionaries(
+        {
+            "schemas": st.just(SCHEMAS_OF_KIND),
+            "userName": st.text(min_size=1, max_size=6) | BULK_REFERENCES,
+            "displayName": st.text(min_size=1, max_size=6),
+        },
+        optional={
+            "members": st.lists(st.fixed_dictionaries({"value": BULK_REFERENCES})),
+            ENTERPRISE: st.fixed_dictionaries(
+                {"manager": BULK_REFERENCES | st.fixed_dictionaries({"value": JSON})}
+            ),
+        },
+    ),
+    st.fixed_dictionaries(
+        {
+            "Operations": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "op": st.sampled_from(["add", "remove"]),
+                        "path": st.sampled_from(
+                            ["members", 'members[value eq "bulkId:a"]', "x"]
+                        ),
+                        "value": st.lists(
+                            st.fixed_dictionaries({"value": BULK_REFERENCES})
+                        ),
+                    }
+                ),
+                max_size=3,
+            )
+        }
+    ),
+)
+ANY_PATH = st.sampled_from(
+    [
+        "/Users/bulkId:a",
+        "/Groups/bulkId:b",
+        "/Users/bulkId:zz",
+        "/Users/<user>",
+        "/Groups/<group>",
+        "/Users/x",
+    ]
+)
+BULK_OPERATIONS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {
+                "method": st.sampled_from(["POST", "post"]),
+                "path": st.sampled_from(["/Users", "/Groups"]),
+                "bulkId": st.sampled_from(["a", "b", "c"]),
+                "data": BULK_DATA,
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "method": st.sampled_from(["PUT", "PATCH", "DELETE", "delete"]),
+                "path": ANY_PATH,
+                "data": BULK_DATA,
+            },
+            optional={"version": st.sampled_from(['W/"1"', "*", 'W/"99"'])},
+        ),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "method": st.sampled_from(["POST", "PATCH", "GET", 3]),
+                "path": ANY_PATH | st.sampled_from(["/Bulk", "/Users/x/y", ""]) | JSON,
+                "bulkId": st.sampled_from(["a", ""]) | JSON,
+                "version": JSON,
+                "data": BULK_DATA | JSON,
+            },
+        ),
+        JSON,
+    ),
+    max_size=6,
+)
+
+
+def _concrete(value: Any, kind: str = "Users") -> Any:
+    """The fuzzed value with the harness's real ids and schemas put in."""
+    if value is SCHEMAS_OF_KIND:
+        return CORE[kind]
+    if isinstance(value, str):
+        return value.replace("<user>", HARNESS.user_id).replace(
+            "<group>", HARNESS.group_id
+        )
+    if isinstance(value, list):
+        return [_concrete(v, kind) for v in value]
+    if isinstance(value, dict):
+        path = value.get("path")
+        if isinstance(path, str) and "Groups" in path:
+            kind = "Groups"
+        return {k: _concrete(v, kind) for k, v in value.items()}
+    return value
+
+
+@FUZZ
+@given(
+    operations=st.one_of(BULK_OPERATIONS, BULK_OPERATIONS, BULK_OPERATIONS, JSON),
+    fail_on_errors=st.one_of(st.none(), st.none(), st.integers(1, 3), JSON),
+    envelope=st.sampled_from([True, True, True, False]),
+)
+def test_any_bulk_request(operations: Any, fail_on_errors: Any, envelope: bool) -> None:
+    """RFC 7644 §3.7: no bulk request, well formed or not, produces a 500."""
+    body: Any = _concrete(operations)
+    if envelope:
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": body,
+        }
+        if fail_on_errors is not None:
+            body["failOnErrors"] = fail_on_errors
+    answer = HARNESS.call("POST", "/Bulk", body)
+    if answer.get("schemas") == ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]:
+        for entry in answer["Operations"]:
+            assert int(entry["status"]) < 500, entry
+            assert ("response" in entry) == (int(entry["status"]) >= 400), entry

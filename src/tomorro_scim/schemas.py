@@ -384,8 +384,11 @@ class Capabilities:
     sort: bool = True
     etag: bool = True
     bulk: bool = False
+    """Whether ``POST /Bulk`` is served (RFC 7644 §3.7)."""
     bulk_max_operations: int = 0
+    """``maxOperations``: the most operations one bulk request may hold."""
     bulk_max_payload_size: int = 0
+    """``maxPayloadSize``: the largest bulk request body, in bytes."""
     change_password: bool = False
     cursor_pagination: bool = False
     cursor_timeout: int | None = None

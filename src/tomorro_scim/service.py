@@ -24,6 +24,7 @@ import attrs
 
 from .auth import Authenticator
 from .auth import BearerTokenAuthenticator
+from .bulk import serve_bulk
 from .documents import IGNORED_SCHEMAS
 from .errors import InternalError
 from .errors import InvalidSyntax
@@ -42,8 +43,10 @@ from .http import ScimRequest
 from .http import ScimResponse
 from .http import json_response
 from .patch import PatchDialect
+from .query import search_request_parameters
 from .resources import ResourceHandlers
 from .roles import RoleMap
+from .root_search import search_root
 from .schemas import Capabilities
 from .schemas import SchemaRegistry
 from .schemas import default_registry
@@ -90,14 +93,31 @@ class ServiceSettings:
     process behind a load balancer agrees), else a random one per service,
     which only a single process can use. Give the same value to every process
     that serves the same data if their storage keeps none."""
+    bulk_max_operations: int = 1000
+    """``maxOperations`` of ``POST /Bulk`` (RFC 7644 §3.7.4): more is 413.
+    ``0`` turns ``/Bulk`` off (501, advertised as unsupported). Entra ID and
+    Okta never send ``/Bulk``; 1000 is RFC 7643 §8.5's example value."""
+    bulk_max_payload_bytes: int = 1_048_576
+    """``maxPayloadSize`` of ``POST /Bulk`` in bytes: a larger body is 413. The
+    limit enforced and advertised is the lower of this and ``max_body_bytes``
+    (the adapters read no body beyond ``max_body_bytes``)."""
+
+    @property
+    def bulk_payload_limit(self) -> int:
+        """The ``maxPayloadSize`` enforced and advertised: the lower byte limit."""
+        return min(self.bulk_max_payload_bytes, self.max_body_bytes)
 
     def capabilities(self) -> Capabilities:
+        bulk = self.bulk_max_operations > 0
         return Capabilities(
             max_results=self.max_page_size,
             default_page_size=self.default_page_size,
             documentation_uri=self.documentation_uri,
             cursor_pagination=True,
             cursor_timeout=self.cursor_timeout,
+            bulk=bulk,
+            bulk_max_operations=self.bulk_max_operations if bulk else 0,
+            bulk_max_payload_size=self.bulk_payload_limit if bulk else 0,
         )
 
 
@@ -247,12 +267,32 @@ class ScimService:
         if head in _DISCOVERY:
             return self._discovery(request, segments)
         if head == "bulk":
-            raise NotImplementedFeature(
-                "/Bulk is not supported by this service provider"
+            return await serve_bulk(
+                request,
+                request_id,
+                tenant,
+                segments=segments,
+                handlers=self._handlers,
+                registry=self.registry,
+                max_operations=self.settings.bulk_max_operations,
+                max_payload_bytes=self.settings.bulk_payload_limit,
+                read_body=self._body,
             )
         if not segments or head == ".search":
-            raise NotImplementedFeature(
-                f"'{request.path or '/'}' is not supported by this service provider"
+            # RFC 7644 §3.4.2.1 (GET at the root) and §3.4.3 (POST /.search).
+            if len(segments) > 1:
+                raise NotFound(f"no endpoint at '{request.path[:200]}'")
+            if segments and request.method != "POST":
+                raise MethodNotAllowed(allowed=("POST",))
+            if not segments and request.method != "GET":
+                raise MethodNotAllowed(allowed=("GET",))
+            parameters = (
+                search_request_parameters(self._body(request))
+                if segments
+                else request.query_params()
+            )
+            return await search_root(
+                self._handlers, list(self.registry), request, tenant, parameters
             )
         if head == "me":
             raise NotImplementedFeature("/Me is not supported by this service provider")
