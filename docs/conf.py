@@ -22,7 +22,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 # Names the docs cannot resolve without network access to other projects'
 # inventories; they are plain type names in signatures, not broken links.
 nitpicky = False
-suppress_warnings = ["myst.xref_missing"]
+suppress_warnings: list[str] = []
 
 html_theme = "alabaster"
 html_static_path: list[str] = []

@@ -20,9 +20,7 @@ Sources cited in the docstrings:
 from __future__ import annotations
 
 import copy
-import re
 import unicodedata
-from pathlib import Path
 
 import attrs
 import pytest
@@ -40,8 +38,6 @@ from tomorro_scim.roles import Role
 from tomorro_scim.roles import RoleMap
 from tomorro_scim.roles import UnknownRolePolicy
 from tomorro_scim.roles import fold
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "roles.md"
 
 VIEWER = Role("Viewer", 0)
 AUDITOR = Role("Auditor", 15)
@@ -681,20 +677,3 @@ def test_case_and_whitespace_variants_resolve_identically(
     assert role_map.resolve(variant) == role
     assert role_map.resolve(variant, groups) == role_map.resolve(key, groups)
     role_map.validate_user_type(variant)
-
-
-# -- the guide's examples run (docs/roles.md) --------------------------------
-
-_EXAMPLES = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
-
-
-def test_the_guide_has_examples() -> None:
-    """docs/roles.md: the examples below are collected, not silently lost."""
-    assert len(_EXAMPLES) >= 8
-
-
-@pytest.mark.parametrize("source", _EXAMPLES, ids=lambda s: s.splitlines()[-1][:40])
-def test_guide_example_runs(source: str) -> None:
-    """docs/roles.md: every code block runs on its own, asserts included, so
-    the guide cannot drift from the API."""
-    exec(compile(source, str(DOCS), "exec"), {})

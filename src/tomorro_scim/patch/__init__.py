@@ -4,7 +4,7 @@
 and returns the new resource with the typed :mod:`changes <.changes>` it made.
 :func:`plan_patch` checks a request without a resource, so a storage can ask
 :attr:`PatchPlan.needs_members` before loading a group's members. See
-``docs/patch.md`` for the semantics and the dialect switches.
+``docs/reference/patch.md`` for the semantics and the dialect switches.
 """
 
 from .changes import AddMembers
