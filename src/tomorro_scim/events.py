@@ -41,24 +41,34 @@ class Event:
     """What every event carries: where it happened and who asked."""
 
     tenant: str
+    """The tenant whose data changed (the one the request's token names)."""
     resource_id: str
+    """The id of the user or group the event is about."""
     request_id: str
+    """The request's ``X-Request-Id`` (the client's, or one the service made);
+    every event of one request, and its log line, share it."""
     client: str | None = None
     """The IdP, as its ``User-Agent`` names it (``Okta SCIM Client 1.0.0``)."""
 
 
 @attrs.frozen(kw_only=True)
 class UserCreated(Event):
+    """A ``POST /Users`` stored a user (or linked one the app had, see ``adopted``)."""
+
     user: dict[str, Any]
     """The stored document (a copy: changing it changes nothing stored)."""
     role: str | None
+    """The app role the role map resolved for the user."""
     adopted: bool = False
     """The user existed in the app and was linked instead of created."""
 
 
 @attrs.frozen(kw_only=True)
 class UserUpdated(Event):
+    """A PUT or PATCH changed a user's document (not sent for a write that changed nothing)."""
+
     user: dict[str, Any]
+    """The document as stored after the write (a copy)."""
     changed: tuple[str, ...]
     """The top-level attributes whose value changed."""
 
@@ -80,34 +90,52 @@ class UserDeleted(Event):
 
 @attrs.frozen(kw_only=True)
 class RoleChanged(Event):
+    """A user's app role changed: by ``userType``, or by joining or leaving a
+    group that grants one (roles are recomputed, never accumulated)."""
+
     old: str | None
+    """The role before (``None`` when the user had none recorded)."""
     new: str
+    """The role now."""
 
 
 @attrs.frozen(kw_only=True)
 class GroupCreated(Event):
+    """A ``POST /Groups`` stored a group; its members follow as :class:`MembersAdded`."""
+
     group: dict[str, Any]
+    """The stored document, without members (a copy)."""
 
 
 @attrs.frozen(kw_only=True)
 class GroupRenamed(Event):
+    """A group's ``displayName`` changed."""
+
     old: str | None
+    """The name before."""
     new: str
+    """The name now."""
 
 
 @attrs.frozen(kw_only=True)
 class GroupDeleted(Event):
-    pass
+    """The group is gone; its members stay, and lose any role it granted."""
 
 
 @attrs.frozen(kw_only=True)
 class MembersAdded(Event):
+    """Users joined a group (only those that were not members already)."""
+
     member_ids: tuple[str, ...]
+    """The ids of the users that joined, in the order they were added."""
 
 
 @attrs.frozen(kw_only=True)
 class MembersRemoved(Event):
+    """Users left a group (only those that were members)."""
+
     member_ids: tuple[str, ...]
+    """The ids of the users that left."""
 
 
 @attrs.frozen(kw_only=True)

@@ -68,10 +68,16 @@ class ServiceSettings:
     """What a host app can tune; every limit is advertised in ServiceProviderConfig."""
 
     default_page_size: int = 100
+    """Resources per list page when the client sends no ``count``."""
     max_page_size: int = 1000
+    """The largest ``count`` served (a larger one is lowered to it, RFC 7644
+    §3.4.2.4); advertised as ``filter.maxResults``."""
     max_body_bytes: int = 1_048_576
+    """The largest request body read; a larger one is ``413`` before it is parsed."""
     filter_limits: FilterLimits = DEFAULT_LIMITS
+    """Length, depth and clause limits of a filter (``400 invalidFilter`` past them)."""
     patch_dialect: PatchDialect = attrs.field(factory=PatchDialect)
+    """Which IdP quirks PATCH accepts (all of Entra's and Okta's by default)."""
     user_patch_returns_resource: bool = True
     """PATCH on a user answers 200 with the user (the validators want it), else 204."""
     group_patch_returns_resource: bool = False
@@ -81,10 +87,14 @@ class ServiceSettings:
     adopt_existing_users: bool = True
     """A POST /Users whose userName matches a user the app made links it instead of 409."""
     role_map: RoleMap = attrs.field(factory=RoleMap.default)
+    """How ``userType`` and groups become the app's roles."""
     ignored_schemas: frozenset[str] = IGNORED_SCHEMAS
+    """Extension schemas an IdP sends that are accepted and dropped
+    (Entra's ADSCIM group schema, Okta's custom group schema)."""
     public_discovery: bool = True
     """Serve /ServiceProviderConfig, /Schemas and /ResourceTypes without a token."""
     documentation_uri: str | None = None
+    """``documentationUri`` of ``/ServiceProviderConfig``."""
     cursor_timeout: int = 3600
     """Seconds an RFC 9865 cursor stays valid (advertised as ``cursorTimeout``)."""
     cursor_secret: bytes | None = attrs.field(default=None, repr=False)
@@ -108,6 +118,7 @@ class ServiceSettings:
         return min(self.bulk_max_payload_bytes, self.max_body_bytes)
 
     def capabilities(self) -> Capabilities:
+        """What ``/ServiceProviderConfig`` advertises for these settings."""
         bulk = self.bulk_max_operations > 0
         return Capabilities(
             max_results=self.max_page_size,
