@@ -182,6 +182,21 @@ def test_a_bare_cursor_parameter_asks_for_the_first_page(client: Client) -> None
     assert "nextCursor" in body
 
 
+@pytest.mark.parametrize("letter", ["a", "\u6f22"])
+def test_a_cursor_over_a_long_sort_value_resumes(letter: str) -> None:
+    """RFC 9865 §2: every nextCursor the server issues must be accepted back,
+    however long the sort value it carries (a 5,000-character displayName)."""
+    scim = Client(MemoryStorage())
+    for index in range(3):
+        user = {"schemas": [USER_URN], "userName": f"u{index}@example.com"}
+        user["displayName"] = letter * 5000 + str(index)
+        assert scim("POST", "/Users", user).status == 201
+    ids, pages = walk(scim, count=1, sortBy="displayName")
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
+    assert len(pages[0]["nextCursor"]) > 6000
+
+
 def test_search_request_bodies_take_a_cursor(client: Client) -> None:
     def search(cursor: str) -> dict[str, Any]:
         body = {"schemas": [SEARCH], "cursor": cursor, "count": 5}

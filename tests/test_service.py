@@ -359,6 +359,36 @@ def test_deeply_nested_json_is_400(scim: Harness) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/Users", {"schemas": [USER_URN], "userName": "\ud800"}),
+        ("POST", "/Groups", {"schemas": [GROUP_URN], "displayName": "x\udfff"}),
+        ("POST", "/Users", {"schemas": [USER_URN], "userName": "a", "\udc00": 1}),
+        (
+            "POST",
+            "/Users/.search",
+            {"filter": 'userName eq "\ud83d"'},
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_400_and_nothing_is_stored(
+    scim: Harness, method: str, path: str, body: dict[str, Any]
+) -> None:
+    """RFC 8259 §8.2: a lone surrogate escape is no character; it can be
+    neither stored as UTF-8 nor rendered back, so it is refused up front."""
+    assert_error(scim.call(method, path, body), 400, "invalidValue")
+    assert scim.call("GET", "/Users").json()["totalResults"] == 0
+    assert scim.call("GET", "/Groups").json()["totalResults"] == 0
+
+
+def test_a_surrogate_pair_escape_is_one_character(scim: Harness) -> None:
+    """json.dumps escapes the emoji as the pair \\ud83d\\ude00: one character."""
+    name = "smile\U0001f600@example.com"
+    assert b"\\ud83d\\ude00" in json.dumps(name).encode()
+    assert scim.create_user(name)["userName"] == name
+
+
+@pytest.mark.parametrize(
     "content_type",
     ["text/plain", "application/xml", "application/x-www-form-urlencoded"],
 )

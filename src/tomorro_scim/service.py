@@ -28,6 +28,7 @@ from .bulk import serve_bulk
 from .documents import IGNORED_SCHEMAS
 from .errors import InternalError
 from .errors import InvalidSyntax
+from .errors import InvalidValue
 from .errors import MethodNotAllowed
 from .errors import NotFound
 from .errors import NotImplementedFeature
@@ -138,6 +139,31 @@ def _now() -> datetime:
 
 def _new_id() -> str:
     return str(uuid.uuid4())
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: the only way a body can carry one, as
+raw UTF-8 cannot. Pairs decode to one character; a lone one is no character."""
+
+
+def _refuse_lone_surrogates(document: Any) -> None:
+    """``400`` for a string holding a lone surrogate: it can be neither stored
+    as UTF-8 nor sent back (RFC 8259 §8.2 leaves its meaning unpredictable)."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidValue(
+                    "a string holds a lone UTF-16 surrogate, which is not a character"
+                ) from None
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 _DISCOVERY = frozenset(
@@ -362,7 +388,10 @@ class ScimService:
                 f"'{content_type[:80]}' is not accepted; send {SCIM_MEDIA_TYPE}"
             )
         try:
-            return json.loads(raw)
+            document = json.loads(raw)
+            if _SURROGATE_ESCAPE.search(raw):
+                _refuse_lone_surrogates(document)
+            return document
         except UnicodeDecodeError:
             raise InvalidSyntax("the body is not UTF-8") from None
         except json.JSONDecodeError as error:
