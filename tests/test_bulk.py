@@ -26,6 +26,9 @@ from tests.test_storage_sql import postgres_schema
 
 from tomorro_scim.auth import AsyncTokenManager
 from tomorro_scim.auth import TokenManager
+from tomorro_scim.bulk.order import declarations
+from tomorro_scim.bulk.order import execution_order
+from tomorro_scim.bulk.request import read_operation
 from tomorro_scim.events import Event
 from tomorro_scim.events import EventBus
 from tomorro_scim.events import GroupCreated
@@ -36,6 +39,7 @@ from tomorro_scim.events import UserDeleted
 from tomorro_scim.events import UserUpdated
 from tomorro_scim.http import ScimRequest
 from tomorro_scim.http import ScimResponse
+from tomorro_scim.schemas import default_registry
 from tomorro_scim.service import ScimService
 from tomorro_scim.service import ServiceSettings
 from tomorro_scim.storage import StorageSession
@@ -456,6 +460,52 @@ def test_a_long_chain_of_references_needs_no_recursion() -> None:
     for i in (0, 1, count - 1):
         user = scim.get(f"/Users/{ids[i]}")
         assert user[ENTERPRISE]["manager"]["value"] == ids[(i + 1) % count]
+
+
+# -- the order, on its own ---------------------------------------------------------
+
+
+def _order(*raw: dict[str, Any]) -> list[tuple[int, set[str]]]:
+    """The operations' indexes in the order they run, each with the bulkIds it
+    runs without (the references that close a cycle)."""
+    declared: set[str] = set()
+    operations = [
+        read_operation(index, item, default_registry(), declared)
+        for index, item in enumerate(raw)
+    ]
+    return [
+        (operation.index, set(cut))
+        for operation, cut in execution_order(operations, declarations(operations))
+    ]
+
+
+def test_a_post_runs_just_before_its_first_referrer() -> None:
+    """§3.7: reordering is allowed when "the same stateful result is
+    achieved"; only the POSTs an operation needs move, depth first."""
+    update = {
+        "method": "PATCH",
+        "path": "/Groups/bulkId:g",
+        "data": patch({"op": "add", "path": "members", "value": []}),
+    }
+    assert _order(
+        update,
+        new_user("x", "x@example.com"),
+        new_group("g", "Tour Guides", "bulkId:u"),
+        new_user("u", "u@example.com"),
+    ) == [(3, set()), (2, set()), (0, set()), (1, set())]
+
+
+def test_the_reference_closing_a_cycle_is_cut() -> None:
+    """§3.7.1: the POST reached last on a cycle runs first, without its
+    reference to the POST waiting on it; one that names itself runs
+    without that reference."""
+    assert _order(
+        new_user("a", "a@example.com", **manager("bulkId:b")),
+        new_user("b", "b@example.com", **manager("bulkId:a")),
+    ) == [(1, {"a"}), (0, set())]
+    assert _order(new_user("me", "me@example.com", **manager("bulkId:me"))) == [
+        (0, {"me"})
+    ]
 
 
 # -- references that cannot be resolved -------------------------------------------

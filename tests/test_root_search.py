@@ -561,6 +561,31 @@ def test_a_storage_without_keyset_paging_answers_a_root_cursor_501() -> None:
     assert labels(scim.root(count=2, startIndex=4)) == ["U:dee", "G:Legal"]
 
 
+@pytest.mark.parametrize("backend", ["memory", "sql"])
+def test_a_cursor_over_long_non_ascii_sort_values_resumes(backend: str) -> None:
+    """RFC 9865 §2: each page's nextCursor resumes the search. A root cursor
+    holds a position per type within one cursor's length limit, so it keeps
+    the sort values as UTF-8: written as \\u escapes (6 bytes for a CJK
+    character, not 3), names of 211 such characters on both types already
+    made the second page 400 invalidCursor."""
+    scim = Scim(backend)
+    for i in range(3):
+        name = chr(0x4E00 + i) * 300
+        document = {"schemas": [USER_URN], "userName": f"u{i}", "displayName": name}
+        assert scim("POST", "/Users", document).status == 201
+        document = {"schemas": [GROUP_URN], "displayName": name + "g"}
+        assert scim("POST", "/Groups", document).status == 201
+    seen: list[str] = []
+    cursor = ""
+    for _ in range(4):
+        page = scim.root(cursor=cursor, count=2, sortBy="displayName")
+        seen += [resource["id"] for resource in page["Resources"]]
+        if "nextCursor" not in page:
+            break
+        cursor = page["nextCursor"]
+    assert seen == [f"id-{n}" for n in (1, 2, 3, 4, 5, 6)]
+
+
 # -- projection ---------------------------------------------------------------
 
 
