@@ -28,6 +28,7 @@ from .documents import parse_etag
 from .documents import read_resource
 from .documents import render
 from .errors import InvalidValue
+from .errors import MethodNotAllowed
 from .errors import NotFound
 from .errors import NotImplementedFeature
 from .errors import PreconditionFailed
@@ -61,6 +62,7 @@ from .roles import UnknownRolePolicy
 from .schemas import ResourceType
 from .storage import GROUP
 from .storage import USER
+from .storage import Keyset
 from .storage import SearchQuery
 from .storage import Storage
 from .storage import StoredResource
@@ -159,7 +161,7 @@ class ResourceHandlers:
         """Whether the storage pages by position, so ``cursor`` is served."""
         self._cursor_codec: CursorCodec | None = None
 
-    async def _codec(self) -> CursorCodec:
+    async def cursor_codec(self) -> CursorCodec:
         """The cursor signer, made on first use (the SQL storage reads its
         secret from the database)."""
         if self._cursor_codec is None:
@@ -185,7 +187,7 @@ class ResourceHandlers:
 
     # -- rendering --------------------------------------------------------
 
-    async def _render(
+    async def render(
         self,
         session: AsyncStorageSession,
         stored: StoredResource,
@@ -215,7 +217,7 @@ class ResourceHandlers:
         request: ScimRequest,
         status: int = 200,
     ) -> ScimResponse:
-        body = await self._render(
+        body = await self.render(
             session, stored, resource_type, request, _projection(request, resource_type)
         )
         headers: tuple[tuple[str, str], ...] = (("ETag", etag(stored.version)),)
@@ -274,20 +276,14 @@ class ResourceHandlers:
         fingerprint = ""
         after = None
         if by_cursor:
-            if not self.keyset_paging:
-                raise NotImplementedFeature(
-                    "this service provider's storage does not page by cursor; "
-                    "page with startIndex"
-                )
-            fingerprint = cursor_fingerprint(
+            fingerprint, after = await self.open_cursor(
+                query.cursor,
                 tenant,
                 resource_type.name,
                 query.filter_text,
                 query.sort_by.path if query.sort_by is not None else None,
                 query.descending,
             )
-            if query.cursor:
-                after = (await self._codec()).decode(query.cursor, fingerprint)
         search = SearchQuery(
             filter=query.filter,
             sort_by=query.sort_by,
@@ -301,24 +297,66 @@ class ResourceHandlers:
         async with self.storage.session(tenant) as session:
             result = await session.search(resource_type.name, search)
             resources = [
-                await self._render(
+                await self.render(
                     session, stored, resource_type, request, query.projection
                 )
                 for stored in result.resources
             ]
-        body: dict[str, Any] = {
-            "schemas": [LIST_RESPONSE],
-            "totalResults": result.total,
-        }
-        if by_cursor:
+        return await self.list_response(
+            result.total,
+            resources,
+            start_index=None if by_cursor else query.start_index,
+            fingerprint=fingerprint,
+            next_position=result.last if result.more else None,
+        )
+
+    async def open_cursor(
+        self,
+        cursor: str | None,
+        tenant: str,
+        scope: str,
+        filter_text: str,
+        sort_text: str | None,
+        descending: bool,
+    ) -> tuple[str, Keyset | None]:
+        """The fingerprint of a cursor-paged search and the position its
+        ``cursor`` resumes after (``None`` for the first page).
+
+        :raises NotImplementedFeature: the storage does not page by position.
+        """
+        if not self.keyset_paging:
+            raise NotImplementedFeature(
+                "this service provider's storage does not page by cursor; "
+                "page with startIndex"
+            )
+        fingerprint = cursor_fingerprint(
+            tenant, scope, filter_text, sort_text, descending
+        )
+        if not cursor:
+            return fingerprint, None
+        return fingerprint, (await self.cursor_codec()).decode(cursor, fingerprint)
+
+    async def list_response(
+        self,
+        total: int,
+        resources: list[dict[str, Any]],
+        *,
+        start_index: int | None,
+        fingerprint: str = "",
+        next_position: Keyset | None = None,
+    ) -> ScimResponse:
+        """A ListResponse: paged by index (``start_index``), or by cursor
+        (``start_index=None``, with a nextCursor when ``next_position`` is set)."""
+        body: dict[str, Any] = {"schemas": [LIST_RESPONSE], "totalResults": total}
+        if start_index is None:
             # RFC 9865 §2: nextCursor on every page but the last (a count=0
             # request asks for totalResults only, so it has no next page).
-            if result.more and result.last is not None:
-                body["nextCursor"] = (await self._codec()).encode(
-                    fingerprint, result.last
+            if next_position is not None:
+                body["nextCursor"] = (await self.cursor_codec()).encode(
+                    fingerprint, next_position
                 )
         else:
-            body["startIndex"] = query.start_index
+            body["startIndex"] = start_index
         body["itemsPerPage"] = len(resources)
         body["Resources"] = resources
         return json_response(body)
@@ -525,6 +563,36 @@ class ResourceHandlers:
             context, resource_id, current.document, document, current.role, role
         )
         return stored
+
+    async def write(
+        self,
+        method: str,
+        request: ScimRequest,
+        request_id: str,
+        tenant: str,
+        resource_type: ResourceType,
+        resource_id: str | None,
+        body: Any,
+    ) -> ScimResponse:
+        """Run the write ``method`` names: ``POST`` to the endpoint (no
+        ``resource_id``), ``PUT``, ``PATCH`` or ``DELETE`` on a resource."""
+        if resource_id is None:
+            if method != "POST":
+                raise MethodNotAllowed(allowed=("GET", "POST"))
+            return await self.create(request, request_id, tenant, resource_type, body)
+        if method == "PUT":
+            return await self.replace(
+                request, request_id, tenant, resource_type, resource_id, body
+            )
+        if method == "PATCH":
+            return await self.patch(
+                request, request_id, tenant, resource_type, resource_id, body
+            )
+        if method == "DELETE":
+            return await self.delete(
+                request, request_id, tenant, resource_type, resource_id
+            )
+        raise MethodNotAllowed(allowed=("GET", "PUT", "PATCH", "DELETE"))
 
     async def create(
         self,

@@ -339,36 +339,20 @@ class ScimService:
         body = self._body(request)
         method = request.method
         handlers = self._handlers
-        if len(segments) == 1:
-            if method == "GET":
-                return await handlers.list_resources(
-                    request, tenant, resource_type, request.query_params()
-                )
-            if method == "POST":
-                return await handlers.create(
-                    request, request_id, tenant, resource_type, body
-                )
-            raise MethodNotAllowed(allowed=("GET", "POST"))
-        resource_id = segments[1]
-        if resource_id.lower() == ".search":
+        resource_id = segments[1] if len(segments) == 2 else None
+        if resource_id is not None and resource_id.lower() == ".search":
             if method != "POST":
                 raise MethodNotAllowed(allowed=("POST",))
             return await handlers.search(request, tenant, resource_type, body)
         if method == "GET":
+            if resource_id is None:
+                return await handlers.list_resources(
+                    request, tenant, resource_type, request.query_params()
+                )
             return await handlers.get(request, tenant, resource_type, resource_id)
-        if method == "PUT":
-            return await handlers.replace(
-                request, request_id, tenant, resource_type, resource_id, body
-            )
-        if method == "PATCH":
-            return await handlers.patch(
-                request, request_id, tenant, resource_type, resource_id, body
-            )
-        if method == "DELETE":
-            return await handlers.delete(
-                request, request_id, tenant, resource_type, resource_id
-            )
-        raise MethodNotAllowed(allowed=("GET", "PUT", "PATCH", "DELETE"))
+        return await handlers.write(
+            method, request, request_id, tenant, resource_type, resource_id, body
+        )
 
     def _body(self, request: ScimRequest) -> Any:
         """The request body as JSON, or ``None`` when there is none."""

@@ -81,21 +81,8 @@ class Subrequests:
             )
         handlers, request_id, tenant = self.handlers, self.request_id, self.tenant
         try:
-            if method == "POST":
-                return await handlers.create(
-                    request, request_id, tenant, resource_type, data
-                )
-            assert resource_id is not None
-            if method == "PUT":
-                return await handlers.replace(
-                    request, request_id, tenant, resource_type, resource_id, data
-                )
-            if method == "PATCH":
-                return await handlers.patch(
-                    request, request_id, tenant, resource_type, resource_id, data
-                )
-            return await handlers.delete(
-                request, request_id, tenant, resource_type, resource_id
+            return await handlers.write(
+                method, request, request_id, tenant, resource_type, resource_id, data
             )
         except ScimError as error:
             return error

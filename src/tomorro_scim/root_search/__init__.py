@@ -32,11 +32,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from ..cursors import cursor_fingerprint
-from ..errors import NotImplementedFeature
 from ..http import ScimRequest
 from ..http import ScimResponse
-from ..http import json_response
 from ..schemas import ResourceType
 from ..storage import Keyset
 from .paging import ROOT
@@ -53,8 +50,6 @@ if TYPE_CHECKING:
     from ..resources import ResourceHandlers
 
 __all__ = ["RootQuery", "TypeQuery", "parse_root_query", "search_root"]
-
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
 async def search_root(
@@ -79,16 +74,15 @@ async def search_root(
     fingerprint = ""
     positions: list[Keyset | None] = [None] * len(query.types)
     if paged_by_cursor:
-        if not handlers.keyset_paging:
-            raise NotImplementedFeature(
-                "this service provider's storage does not page by cursor; "
-                "page with startIndex"
-            )
-        fingerprint = cursor_fingerprint(
-            tenant, ROOT, query.filter_text, query.sort_text or None, query.descending
+        fingerprint, keyset = await handlers.open_cursor(
+            query.cursor,
+            tenant,
+            ROOT,
+            query.filter_text,
+            query.sort_text or None,
+            query.descending,
         )
-        if query.cursor:
-            keyset = (await handlers._codec()).decode(query.cursor, fingerprint)
+        if keyset is not None:
             positions = unpack(keyset, len(query.types))
     more = False
     async with handlers.storage.session(tenant) as session:
@@ -99,21 +93,16 @@ async def search_root(
         else:
             total, page = await by_index(session, query)
         resources = [
-            await handlers._render(
+            await handlers.render(
                 session, stored, part.resource_type, request, part.projection
             )
             for part, stored in page
         ]
-    body: dict[str, Any] = {"schemas": [LIST_RESPONSE], "totalResults": total}
-    if paged_by_cursor:
-        # RFC 9865 §2: nextCursor on every page but the last; count=0 asks
-        # for totalResults only.
-        if more and query.count:
-            body["nextCursor"] = (await handlers._codec()).encode(
-                fingerprint, pack(positions)
-            )
-    else:
-        body["startIndex"] = query.start_index
-    body["itemsPerPage"] = len(resources)
-    body["Resources"] = resources
-    return json_response(body)
+    return await handlers.list_response(
+        total,
+        resources,
+        start_index=None if paged_by_cursor else query.start_index,
+        fingerprint=fingerprint,
+        # count=0 asks for totalResults only, so it has no next page.
+        next_position=pack(positions) if more and query.count else None,
+    )
