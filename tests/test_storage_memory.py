@@ -200,3 +200,62 @@ def test_index_narrowing_finds_what_a_scan_finds() -> None:
             result = session.search("User", SearchQuery(filter=compiled, count=1000))
         assert [r.id for r in result.resources] == expected, text
         assert result.total == len(expected), text
+
+
+def test_indexes_follow_replaces_that_keep_or_change_the_names() -> None:
+    """A replace that keeps the folded userName and externalId (most PATCHes)
+    leaves the indexes alone; one that changes either refiles them. After any
+    mix of both, rolled back or not, the indexed filters still select what a
+    scan selects, and uniqueness holds on the current names only."""
+    import random
+
+    from tomorro_scim.filter import compile_filter
+    from tomorro_scim.storage import SearchQuery
+
+    rng = random.Random(11)
+    storage = MemoryStorage()
+    current = {
+        f"u{i}": {"id": f"u{i}", "userName": f"ada{i}", "externalId": f"e{i % 7}"}
+        for i in range(60)
+    }
+    with storage.session("t") as session:
+        for document in current.values():
+            session.create(USER, dict(document))
+    for step in range(400):
+        user_id = rng.choice(sorted(current))
+        document = dict(current[user_id])
+        change = rng.choice(["same", "case", "rename", "external", "title"])
+        if change == "case":
+            document["userName"] = document["userName"].upper()
+        elif change == "rename":
+            document["userName"] = f"{rng.choice(['ada', 'bob', 'al'])}x{step}"
+        elif change == "external":
+            document["externalId"] = rng.choice(["E1", "e2", "x"])
+        elif change == "title":
+            document["title"] = f"t{step}"
+        fail = rng.random() < 0.2
+        try:
+            with storage.session("t") as session:
+                session.replace(USER, user_id, document)
+                if fail:
+                    raise RuntimeError("roll back")
+        except RuntimeError:
+            continue
+        current[user_id] = document
+    filters = [
+        'userName sw "a"',
+        'userName sw "BOB"',
+        'userName eq "ADA3"',
+        'externalId eq "e2"',
+        'externalId eq "x" and userName sw "a"',
+    ]
+    order = list(current)
+    for text in filters:
+        compiled = compile_filter(text)
+        expected = [i for i in order if compiled(current[i])]
+        with storage.session("t") as session:
+            result = session.search(USER, SearchQuery(filter=compiled, count=1000))
+        assert sorted(r.id for r in result.resources) == sorted(expected), text
+    taken = next(iter(current.values()))["userName"]
+    with pytest.raises(Uniqueness), storage.session("t") as session:
+        session.create(USER, {"id": "new", "userName": taken.swapcase()})

@@ -97,6 +97,14 @@ class ScimResponse:
         return json.loads(self.body) if self.body else None
 
 
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+)
+"""Compact, UTF-8 as is. Bodies are trees of JSON values (parsed, or built
+here), never cyclic: a cycle would end in ``RecursionError``, a 500, instead
+of the ``ValueError`` the circularity check spends a dict of ids on."""
+
+
 def json_response(
     body: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = ()
 ) -> ScimResponse:
@@ -104,5 +112,5 @@ def json_response(
     return ScimResponse(
         status,
         (("Content-Type", SCIM_MEDIA_TYPE), *headers),
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        _ENCODER.encode(body).encode(),
     )

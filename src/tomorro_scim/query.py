@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 from typing import TypeVar
 
@@ -163,6 +164,9 @@ class Projection:
         return attribute is not None and self.includes(attribute)
 
 
+_DEFAULT_PROJECTION = Projection()
+
+
 def _split(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -180,6 +184,8 @@ def parse_projection(
     Names the resource type does not declare are ignored: RFC 7644 §3.4.2.5
     gives them no error, and clients ask for the same list on every type.
     """
+    if attributes is None and excluded is None:
+        return _DEFAULT_PROJECTION  # nearly every request
     wanted: list[AttributeSchema] = []
     whole: list[str] = []
     for path in _split(attributes):
@@ -352,6 +358,7 @@ def _first_or_primary(values: Any) -> Any:
     return values[0] if values else None
 
 
+@cache
 def sort_key(
     attribute: AttributeSchema,
 ) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
