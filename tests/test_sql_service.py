@@ -235,3 +235,191 @@ def test_data_and_tokens_survive_a_restart(database: str) -> None:
     assert response.status == 200
     assert response.json()["userName"] == "ada@x.com"
     reopened.close()
+
+
+# -- round trips per request --------------------------------------------------
+
+
+def _traced(storage: SqlStorage) -> list[str]:
+    """Every statement SQLite runs from now on, as the driver sends it
+    (``BEGIN`` and ``COMMIT`` included): the first word and the table."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def describe(sql: str) -> str:
+        words = sql.replace("(", " ").split()
+        head = words[0].upper()
+        for marker in ("FROM", "INTO", "UPDATE"):
+            upper = [w.upper() for w in words]
+            if marker in upper[:-1] and head != "BEGIN":
+                return f"{head} {words[upper.index(marker) + 1]}"
+        return " ".join(words[:2]).upper() if head == "BEGIN" else head
+
+    def checkout(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(lambda sql: seen.append(describe(sql)))
+
+    event.listen(storage.engine, "checkout", checkout)
+    return seen
+
+
+def test_each_request_kind_costs_its_round_trips_and_no_more(database: str) -> None:
+    """The statements an Entra sync cycle's requests run on SQLite. The token
+    lookup is one autocommit read (no BEGIN/COMMIT around it); a user is read
+    with its groups in one statement; a PATCH that keeps the userName and the
+    emails runs no uniqueness read and leaves ``scim_emails`` alone; a POST
+    reads no groups for the user it has just made."""
+    storage = SqlStorage(database)
+    token = TokenManager(storage).issue("acme", "Entra").token
+    client = Client(ScimService(storage), token)
+    ada = client("POST", "/Users", _user("ada@contoso.com")).json()
+    seen = _traced(storage)
+
+    def run(method: str, path: str, body: Any = None, query: str = "") -> list[str]:
+        seen.clear()
+        answer = client(method, path, body, query=query)
+        assert answer.status in (200, 201), answer.body
+        return list(seen)
+
+    token_read = ["SELECT scim_tokens"]
+    assert run("GET", f"/Users/{ada['id']}") == [
+        *token_read,
+        "BEGIN IMMEDIATE",
+        "SELECT scim_users",
+        "COMMIT",
+    ]
+    assert run("GET", "/Users", query='filter=userName eq "ADA@contoso.com"') == [
+        *token_read,
+        "BEGIN IMMEDIATE",
+        "SELECT scim_users",
+        "SELECT scim_group_members",
+        "COMMIT",
+    ]
+    keep = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Replace", "path": "name.givenName", "value": "Augusta"},
+        ],
+    }
+    assert run("PATCH", f"/Users/{ada['id']}", keep) == [
+        *token_read,
+        "BEGIN IMMEDIATE",
+        "SELECT scim_users",
+        "UPDATE scim_users",
+        "COMMIT",
+    ]
+    email = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {
+                "op": "Add",
+                "path": 'emails[type eq "work"].value',
+                "value": "augusta@contoso.com",
+            }
+        ],
+    }
+    assert run("PATCH", f"/Users/{ada['id']}", email) == [
+        *token_read,
+        "BEGIN IMMEDIATE",
+        "SELECT scim_users",
+        "UPDATE scim_users",
+        "DELETE scim_emails",
+        "INSERT scim_emails",
+        "COMMIT",
+    ]
+    assert run("POST", "/Users", _user("bob@contoso.com")) == [
+        *token_read,
+        "BEGIN IMMEDIATE",
+        "SELECT scim_users",
+        "INSERT scim_sequences",
+        "INSERT scim_users",
+        "INSERT scim_emails",
+        "INSERT scim_counts",
+        "COMMIT",
+    ]
+    storage.close()
+
+
+def test_statements_skipped_on_writes_are_not_needed(client: Client) -> None:
+    """What the skipped statements guarded still holds: a rename onto a taken
+    userName is a 409, a case-only rename keeps the name, the email rows
+    follow the emails (filters find the new address and not the old), and a
+    user read by id still lists its groups, in the order they were joined."""
+    ada = client("POST", "/Users", _user("ada@contoso.com")).json()
+    client("POST", "/Users", _user("bob@contoso.com"))
+
+    def patch(operations: list[dict[str, Any]]) -> ScimResponse:
+        return client(
+            "PATCH",
+            f"/Users/{ada['id']}",
+            {"schemas": [PATCH_OP], "Operations": operations},
+        )
+
+    taken = patch([{"op": "Replace", "path": "userName", "value": "BOB@contoso.com"}])
+    assert taken.status == 409
+    recased = patch([{"op": "Replace", "path": "userName", "value": "ADA@contoso.com"}])
+    assert recased.status == 200
+    assert recased.json()["userName"] == "ADA@contoso.com"
+    assert (
+        patch([{"op": "Replace", "path": "title", "value": "Countess"}]).status == 200
+    )
+
+    def found(filter_text: str) -> int:
+        answer = client("GET", "/Users", query=f"filter={filter_text}")
+        total: int = answer.json()["totalResults"]
+        return total
+
+    assert found('emails.value eq "ada@contoso.com"') == 1
+    moved = patch(
+        [
+            {
+                "op": "Replace",
+                "path": 'emails[type eq "work"].value',
+                "value": "augusta@contoso.com",
+            }
+        ]
+    )
+    assert moved.status == 200
+    assert found('emails.value eq "augusta@contoso.com"') == 1
+    assert found('emails.value eq "ada@contoso.com"') == 0
+
+    for name in ("Legal", "Board"):
+        group = {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": name,
+            "members": [{"value": ada["id"]}],
+        }
+        assert client("POST", "/Groups", group).status == 201
+    groups = client("GET", f"/Users/{ada['id']}").json()["groups"]
+    assert [g["display"] for g in groups] == ["Legal", "Board"]
+    renamed = patch([{"op": "Replace", "path": "displayName", "value": "A. K."}])
+    assert [g["display"] for g in renamed.json()["groups"]] == ["Legal", "Board"]
+
+
+def test_match_queries_page_and_count_like_any_filter(client: Client) -> None:
+    """``attr eq "value"`` on a column takes statements built once; it
+    selects, pages and counts as the general translation does (RFC 7644
+    §3.4.2.2: case-insensitive userName, case-exact externalId)."""
+    ids = [
+        client("POST", "/Users", _user(f"u{i}@x.com", externalId="same")).json()["id"]
+        for i in range(5)
+    ]
+    client("POST", "/Users", _user("other@x.com", externalId="SAME"))
+
+    def page(filter_text: str, query: str = "") -> tuple[int, list[str]]:
+        answer = client("GET", "/Users", query=f"filter={filter_text}{query}").json()
+        return answer["totalResults"], [r["id"] for r in answer.get("Resources", [])]
+
+    assert page('externalId eq "same"') == (5, ids)
+    assert page('externalId eq "same"', "&count=2") == (5, ids[:2])
+    assert page('externalId eq "same"', "&count=2&startIndex=5") == (5, ids[4:])
+    assert page('externalId eq "same"', "&count=2&startIndex=9") == (5, [])
+    assert page('externalId eq "same"', "&count=0") == (5, [])
+    assert page('userName eq "U3@X.COM"') == (1, [ids[3]])
+    assert page('userName eq "nobody"') == (0, [])
+    assert page('USERNAME EQ "u1@x.com"') == (1, [ids[1]])
+    group = {"schemas": [GROUP_SCHEMA], "displayName": "Legal"}
+    group_id = client("POST", "/Groups", group).json()["id"]
+    by_name = client("GET", "/Groups", query='filter=displayName eq "legal"').json()
+    assert [r["id"] for r in by_name["Resources"]] == [group_id]

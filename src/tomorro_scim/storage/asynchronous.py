@@ -17,12 +17,14 @@ code; only who drives them differs.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from collections.abc import Coroutine
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
+from typing import ParamSpec
 from typing import Protocol
 from typing import TypeVar
 from typing import runtime_checkable
@@ -38,12 +40,14 @@ from . import TokenRecord
 __all__ = [
     "AsyncStorage",
     "AsyncStorageSession",
+    "AwaitedSession",
     "SyncStorageBridge",
     "as_async_storage",
     "is_async_storage",
     "run_sync",
 ]
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -109,6 +113,9 @@ class AsyncStorageSession(Protocol):
 class AsyncStorage(Protocol):
     """An async backend: see :class:`~tomorro_scim.storage.Storage`.
 
+    The service treats a storage as async when its ``find_token`` is a
+    coroutine function (``async def``), see :func:`is_async_storage`.
+
     ``session(tenant)`` returns an async context manager that commits when
     the block ends normally and rolls back when it raises. The optional
     ``keyset_paging`` attribute and ``cursor_secret()`` (here a coroutine)
@@ -147,37 +154,52 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         return result
     coroutine.close()
     raise RuntimeError(
-        "an async storage or authenticator needs ScimService.handle_async, "
-        "not the synchronous handle()"
+        "an async storage or authenticator is awaited by ScimService.handle_async "
+        "and AsyncTokenManager, not by handle() or TokenManager"
     )
 
 
-class _SessionBridge:
-    """A synchronous session seen as an :class:`AsyncStorageSession`."""
+class AwaitedSession:
+    """A synchronous session seen as an :class:`AsyncStorageSession`.
 
-    __slots__ = ("_session", "tenant")
+    Every method goes through :meth:`call`, which here calls the session
+    directly and never suspends (the bridge :func:`run_sync` relies on). A
+    subclass that runs the calls elsewhere overrides only :meth:`call`: the
+    async SQL storage runs them on its connection's greenlet bridge.
+    """
+
+    __slots__ = ("session", "tenant")
 
     def __init__(self, session: StorageSession) -> None:
-        self._session = session
+        self.session = session
         self.tenant = session.tenant
+
+    async def call(
+        self, method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run one of the session's methods; the result is awaited."""
+        return method(*args, **kwargs)
 
     async def get(
         self, resource_type: str, resource_id: str, *, include_members: bool = True
     ) -> StoredResource | None:
-        return self._session.get(
-            resource_type, resource_id, include_members=include_members
+        return await self.call(
+            self.session.get,
+            resource_type,
+            resource_id,
+            include_members=include_members,
         )
 
     async def search(self, resource_type: str, query: SearchQuery) -> SearchResult:
-        return self._session.search(resource_type, query)
+        return await self.call(self.session.search, resource_type, query)
 
     async def find_user_by_user_name(self, user_name: str) -> StoredResource | None:
-        return self._session.find_user_by_user_name(user_name)
+        return await self.call(self.session.find_user_by_user_name, user_name)
 
     async def create(
         self, resource_type: str, document: dict[str, Any], *, role: str | None = None
     ) -> StoredResource:
-        return self._session.create(resource_type, document, role=role)
+        return await self.call(self.session.create, resource_type, document, role=role)
 
     async def replace(
         self,
@@ -189,7 +211,8 @@ class _SessionBridge:
         role: str | None = None,
         adopt: bool = False,
     ) -> StoredResource:
-        return self._session.replace(
+        return await self.call(
+            self.session.replace,
             resource_type,
             resource_id,
             document,
@@ -205,36 +228,45 @@ class _SessionBridge:
         *,
         expected_version: int | None = None,
     ) -> bool:
-        return self._session.delete(
-            resource_type, resource_id, expected_version=expected_version
+        return await self.call(
+            self.session.delete,
+            resource_type,
+            resource_id,
+            expected_version=expected_version,
         )
 
     async def add_members(
         self, group_id: str, member_ids: Iterable[str], *, modified: str | None = None
     ) -> list[str]:
-        return self._session.add_members(group_id, member_ids, modified=modified)
+        return await self.call(
+            self.session.add_members, group_id, member_ids, modified=modified
+        )
 
     async def remove_members(
         self, group_id: str, member_ids: Iterable[str], *, modified: str | None = None
     ) -> list[str]:
-        return self._session.remove_members(group_id, member_ids, modified=modified)
+        return await self.call(
+            self.session.remove_members, group_id, member_ids, modified=modified
+        )
 
     async def replace_members(
         self, group_id: str, member_ids: Iterable[str], *, modified: str | None = None
     ) -> tuple[list[str], list[str]]:
-        return self._session.replace_members(group_id, member_ids, modified=modified)
+        return await self.call(
+            self.session.replace_members, group_id, member_ids, modified=modified
+        )
 
     async def members(self, group_id: str) -> list[MemberRef]:
-        return self._session.members(group_id)
+        return await self.call(self.session.members, group_id)
 
     async def user_groups(self, user_id: str) -> list[StoredResource]:
-        return self._session.user_groups(user_id)
+        return await self.call(self.session.user_groups, user_id)
 
     async def existing_user_ids(self, ids: Iterable[str]) -> set[str]:
-        return self._session.existing_user_ids(ids)
+        return await self.call(self.session.existing_user_ids, ids)
 
     async def set_role(self, user_id: str, role: str) -> None:
-        self._session.set_role(user_id, role)
+        await self.call(self.session.set_role, user_id, role)
 
 
 class _TransactionBridge(AbstractAsyncContextManager[AsyncStorageSession]):
@@ -246,7 +278,7 @@ class _TransactionBridge(AbstractAsyncContextManager[AsyncStorageSession]):
         self._transaction = transaction
 
     async def __aenter__(self) -> AsyncStorageSession:
-        return _SessionBridge(self._transaction.__enter__())
+        return AwaitedSession(self._transaction.__enter__())
 
     async def __aexit__(
         self,

@@ -51,6 +51,32 @@ The hooks:
   ``add_app_group`` (as :class:`~tomorro_scim.storage.memory.MemoryStorage`
   has), and the tests that need them are skipped when there are none.
 
+**An async backend** (an
+:class:`~tomorro_scim.storage.asynchronous.AsyncStorage`) runs the same tests
+through :class:`AsyncStorageContract`: subclass it and define
+:meth:`~AsyncStorageContract.make_async_storage` (and, to release it,
+``async def close_async_storage(self, storage)``)::
+
+    from tomorro_scim.testing import AsyncStorageContract
+
+
+    class TestMyAsyncStorage(AsyncStorageContract):
+        def make_async_storage(self):
+            return MyAsyncStorage(database_url="sqlite+aiosqlite://")
+
+        async def close_async_storage(self, storage):
+            await storage.close()
+
+Each test gets a fresh event loop in a thread of its own; the storage is
+made, used and closed on it (an async engine serves one loop), and the tests
+see it through :func:`blocking_view`, which runs each coroutine to completion
+there while the test waits. Nothing is copied: the tests are the synchronous
+ones, and what they prove holds for the async backend. Its other coroutine
+methods (``add_app_user``, say) are awaited the same way, so the default
+:meth:`~StorageContract.add_unmanaged_user` works for it too.
+:func:`blocking_view` serves other tests as well, given a ``run`` that waits
+on the loop the storage already serves (an ASGI test client's, say).
+
 The documents the tests write are built by :func:`user_document` and
 :func:`group_document`, in the canonical JSON form the service hands a
 storage: ``id`` set, ``meta`` without ``version``, no group ``members``.
@@ -83,6 +109,10 @@ from __future__ import annotations
 
 from ._base import group_document
 from ._base import user_document
+from ._blocking import AsyncStorageHooks
+from ._blocking import BlockingStorage
+from ._blocking import EventLoopThread
+from ._blocking import blocking_view
 from ._consistency import ConsistencyContract
 from ._cursor import CursorContract
 from ._isolation import IsolationContract
@@ -90,7 +120,15 @@ from ._membership import MembershipContract
 from ._resources import ResourceContract
 from ._search import SearchContract
 
-__all__ = ["StorageContract", "group_document", "user_document"]
+__all__ = [
+    "AsyncStorageContract",
+    "BlockingStorage",
+    "EventLoopThread",
+    "StorageContract",
+    "blocking_view",
+    "group_document",
+    "user_document",
+]
 
 
 class StorageContract(
@@ -105,4 +143,14 @@ class StorageContract(
 
     Override :meth:`make_storage` (required), and :meth:`close_storage`,
     :meth:`add_unmanaged_user` and :meth:`add_unmanaged_group` as needed.
+    """
+
+
+class AsyncStorageContract(AsyncStorageHooks, StorageContract):
+    """The storage contract for an async backend; subclass it as ``Test<YourBackend>``.
+
+    Override :meth:`make_async_storage` (required) and
+    :meth:`close_async_storage`, and :meth:`add_unmanaged_user` and
+    :meth:`add_unmanaged_group` as needed (their ``storage`` is then the
+    :class:`BlockingStorage` view).
     """

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
+from functools import cache
 from typing import Any
 from typing import Final
 
@@ -58,7 +59,7 @@ from ...schemas import ResourceType
 from . import schema
 from .schema import storable
 
-__all__ = ["Translation", "translate"]
+__all__ = ["Equality", "Translation", "equality", "translate"]
 
 Condition = ColumnElement[bool]
 
@@ -404,6 +405,13 @@ class _Untranslatable(Exception):
     pass
 
 
+@cache
+def _translator(resource_type: str, sqlite: bool) -> _Translator:
+    """One translator per type and dialect: it holds no state of a filter,
+    and building its aliases' column collections costs more than a search."""
+    return _Translator(USER_TYPE if resource_type == "User" else GROUP_TYPE, sqlite)
+
+
 def translate(
     compiled: CompiledFilter, resource_type: str, sqlite: bool
 ) -> Translation:
@@ -416,7 +424,7 @@ def translate(
     expected = USER_TYPE if resource_type == "User" else GROUP_TYPE
     if registered is not expected:
         return _ANYTHING
-    translation = _Translator(registered, sqlite).node(compiled.ast)
+    translation = _translator(registered.name, sqlite).node(compiled.ast)
     if _selective(compiled.ast, registered):
         return attrs.evolve(translation, selective=True)
     return translation
@@ -430,3 +438,55 @@ def _selective(node: FilterNode, resource_type: ResourceType) -> bool:
     path = node.attr_path
     found = resource_type.resolve(path.attr, path.sub_attr, path.uri)
     return found is not None and found in _KEYS
+
+
+@attrs.frozen
+class Equality:
+    """A filter that is one ``eq`` on a string column, read without building a
+    condition: the IdPs' match queries (``userName eq "…"``, ``externalId eq
+    "…"``, ``displayName eq "…"``), sent before nearly every write."""
+
+    column: str
+    """The name of the column of the resource's table."""
+    value: str
+    """The literal in the column's comparison form."""
+    selective: bool
+    """As :attr:`Translation.selective`."""
+
+
+def equality(compiled: CompiledFilter, resource_type: str) -> Equality | None:
+    """The :class:`Equality` ``compiled`` is, or ``None``.
+
+    It selects exactly the rows :func:`translate` selects for the same filter
+    (the condition ``column IS NOT NULL AND column = value``): the attribute
+    resolves, is coerced and is mapped to its column the same way.
+    """
+    registered = compiled.resource_type
+    expected_type = USER_TYPE if resource_type == "User" else GROUP_TYPE
+    node = compiled.ast
+    if (
+        registered is not expected_type
+        or not isinstance(node, Comparison)
+        or node.op is not _EQ
+        or not isinstance(node.value, str)
+    ):
+        return None
+    path = node.attr_path
+    found = registered.resolve(
+        path.attr, path.sub_attr, path.uri, search_extensions=True
+    )
+    if found is None:
+        return None
+    attribute = _comparison_target(found)
+    if attribute.type not in _STRING_TYPES:
+        return None
+    column = _translator(registered.name, False).columns.get(attribute)
+    if column is None:
+        return None
+    try:
+        value = _coerce(attribute, _EQ, node.value)
+    except ScimError:  # pragma: no cover - compile_filter refused it first
+        return None
+    if not isinstance(value, str) or not storable(value):
+        return None
+    return Equality(column.name, value, _selective(node, registered))

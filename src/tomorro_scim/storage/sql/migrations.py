@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Final
 
 from sqlalchemy import Connection
-from sqlalchemy import Engine
 from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
@@ -27,7 +26,7 @@ from sqlalchemy.schema import CreateSchema
 
 from . import schema
 
-__all__ = ["STEPS", "SchemaVersionError", "current_version", "upgrade"]
+__all__ = ["STEPS", "SchemaVersionError", "current_version", "opens", "upgrade"]
 
 _LOCK_KEY: Final = 0x5C1A_0001
 """The advisory lock PostgreSQL upgrades serialise on."""
@@ -61,34 +60,52 @@ def current_version(connection: Connection, db_schema: str | None) -> int:
     return int(found) if found is not None else 0
 
 
-def upgrade(engine: Engine, db_schema: str | None = None) -> tuple[int, int]:
+def opens(found: int, *, create: bool, upgrade: bool) -> bool:
+    """Whether a database whose tables are at ``found`` is to be created or
+    upgraded before use (``False``: it is at this code's version).
+
+    :raises SchemaVersionError: when it is newer than this code, empty
+        without ``create``, or older without ``upgrade``.
+    """
+    # Read at run time, not import time: the one place a version lives.
+    current = schema.SCHEMA_VERSION
+    if found > current:
+        raise SchemaVersionError(newer_message(found))
+    if found == 0 and not create:
+        raise SchemaVersionError(older_message(found))
+    if 0 < found < current and not upgrade:
+        raise SchemaVersionError(older_message(found))
+    return found < current
+
+
+def upgrade(connection: Connection, db_schema: str | None = None) -> tuple[int, int]:
     """Create or upgrade the tables; returns (version before, version after).
+
+    ``connection`` is in a transaction that may write (on SQLite, begun with
+    ``BEGIN IMMEDIATE``); the caller commits it.
 
     :raises SchemaVersionError: when the database is newer than this code.
     """
     target = schema.SCHEMA_VERSION
-    with engine.connect() as connection, connection.begin():
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}
-            )
-            if db_schema is not None:
-                connection.execute(CreateSchema(db_schema, if_not_exists=True))
-        before = current_version(connection, db_schema)
-        if before > target:
-            raise SchemaVersionError(newer_message(before))
-        if before == 0:
-            schema.metadata.create_all(connection)
-            connection.execute(
-                schema.schema_version.insert().values(id=1, version=target)
-            )
-            if connection.dialect.name == "sqlite":
-                plan_statistics(connection)
-            return 0, target
-        for version in range(before + 1, target + 1):
-            STEPS[version](connection)
-            connection.execute(update(schema.schema_version).values(version=version))
-        return before, target
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}
+        )
+        if db_schema is not None:
+            connection.execute(CreateSchema(db_schema, if_not_exists=True))
+    before = current_version(connection, db_schema)
+    if before > target:
+        raise SchemaVersionError(newer_message(before))
+    if before == 0:
+        schema.metadata.create_all(connection)
+        connection.execute(schema.schema_version.insert().values(id=1, version=target))
+        if connection.dialect.name == "sqlite":
+            plan_statistics(connection)
+        return 0, target
+    for version in range(before + 1, target + 1):
+        STEPS[version](connection)
+        connection.execute(update(schema.schema_version).values(version=version))
+    return before, target
 
 
 # Rows in the index, then rows per distinct value of each leading column

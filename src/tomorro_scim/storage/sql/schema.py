@@ -461,6 +461,13 @@ def last_modified_instant(resource_type: str, value: str) -> datetime | None:
     return _sorted_value(attribute, {"meta": {"lastModified": value}})  # type: ignore[no-any-return]
 
 
+# Documents are trees of JSON values: no cycle to look for.
+_UTF8 = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+)
+_ESCAPED = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def encode_document(document: dict[str, Any]) -> tuple[str, str | None]:
     """The stored JSON text and the ``last_modified`` column of a document.
 
@@ -477,10 +484,10 @@ def encode_document(document: dict[str, Any]) -> tuple[str, str | None]:
             **document,
             "meta": {k: v for k, v in meta.items() if k != "lastModified"},
         }
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    text = _UTF8.encode(document)
     if not storable(text):
-        # json.dumps escapes NUL itself; only surrogates get here.
-        text = json.dumps(document, separators=(",", ":"))
+        # JSON escapes NUL itself; only surrogates get here.
+        text = _ESCAPED.encode(document)
     return text, last_modified
 
 

@@ -36,9 +36,9 @@ from .. import MemberRef
 from .. import StoredResource
 from . import schema
 from . import statements
-from .schema import emails
 from .schema import members
 from .schema import storable
+from .search import Read
 from .search import SessionBase
 from .search import stored_resource as _stored
 
@@ -128,13 +128,38 @@ class SqlSession(SessionBase):
         return {"document": text, "last_modified": last_modified, **computed}
 
     def _write_emails(
-        self, resource_id: str, document: dict[str, Any], *, replace: bool
-    ) -> None:
-        if replace:
-            self._execute(statements.delete_emails(), p_id=resource_id)
+        self,
+        resource_id: str,
+        document: dict[str, Any],
+        *,
+        new: bool,
+        had: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Write a user's ``scim_emails`` rows and return them.
+
+        ``new``: the user has none yet. ``had``: the rows it has, when this
+        transaction knows them: the same rows again are not rewritten (most
+        PATCHes leave the emails alone).
+        """
         rows = schema.email_rows(self.tenant, resource_id, document)
+        if had is not None and rows == had:
+            return rows
+        if not new and (had is None or had):
+            self._execute(statements.delete_emails(), p_id=resource_id)
         if rows:
-            self._connection.execute(emails.insert(), rows)
+            self._connection.execute(statements.insert_emails(), rows)
+        return rows
+
+    def _remember(
+        self,
+        resource_type: str,
+        resource_id: str,
+        values: dict[str, Any],
+        email_rows: list[dict[str, Any]] | None,
+    ) -> None:
+        """Record what a write left in the row (see :class:`.search.Read`)."""
+        key = values["user_name_key" if resource_type == USER else "display_name_key"]
+        self._read[resource_type, resource_id] = Read(key, email_rows)
 
     # -- reads --------------------------------------------------------------
 
@@ -143,15 +168,31 @@ class SqlSession(SessionBase):
     ) -> StoredResource | None:
         if not storable(resource_id):
             return None
-        row = self._execute(
-            statements.row_by_id(resource_type), p_id=resource_id
-        ).first()
+        if resource_type == USER:
+            return self._get_user(resource_id)
+        row = self._execute(statements.group_by_id(), p_id=resource_id).first()
         if row is None:
             return None
         stored = _stored(resource_type, row)
-        if resource_type == GROUP and include_members:
+        self._read[GROUP, resource_id] = Read(row.name_key)
+        if include_members:
             loaded = self._member_values([resource_id])
             stored.document["members"] = loaded.get(resource_id, [])
+        return stored
+
+    def _get_user(self, user_id: str) -> StoredResource | None:
+        """The user and, in the same statement, its groups: whoever reads a
+        user by id renders it (``groups``) or writes it (roles may follow
+        groups), so reading them apart would cost a second round trip."""
+        rows = self._execute(statements.user_with_groups(), p_id=user_id).all()
+        if not rows or rows[0].part != 0:
+            return None
+        user = rows[0]
+        stored = _stored(USER, user)
+        self._groups_of[user_id] = [_stored(GROUP, row) for row in rows[1:]]
+        self._read[USER, user_id] = Read(
+            user.name_key, schema.email_rows(self.tenant, user_id, stored.document)
+        )
         return stored
 
     def find_user_by_user_name(self, user_name: str) -> StoredResource | None:
@@ -173,6 +214,9 @@ class SqlSession(SessionBase):
     def user_groups(self, user_id: str) -> list[StoredResource]:
         if not storable(user_id):
             return []
+        known = self._groups_of.get(user_id)
+        if known is not None:
+            return list(known)
         if user_id in self._listed_users:
             # Rendering a page of users asks for each one's groups: one query
             # for the page instead of one per user.
@@ -188,10 +232,14 @@ class SqlSession(SessionBase):
         rows = self._execute(statements.groups_of_user(), p_id=user_id)
         return [_stored(GROUP, row) for row in rows]
 
-    def _written(self) -> None:
-        """Forget what reads prepared for a page: a write may change it."""
+    def _written(self, *, groups: bool = True) -> None:
+        """Forget what reads prepared for a page: a write may change it;
+        with ``groups``, also the users' groups (memberships, a group's
+        name or version may have moved)."""
         self._listed_users = frozenset()
         self._listed_groups = None
+        if groups:
+            self._groups_of.clear()
 
     def existing_user_ids(self, ids: Iterable[str]) -> set[str]:
         wanted = _unique_ids(ids)
@@ -213,7 +261,8 @@ class SqlSession(SessionBase):
         managed: bool,
     ) -> StoredResource:
         """Store a new resource, managed or not (the host app's own)."""
-        self._written()
+        # A new resource is in no group and has no members: nobody's groups move.
+        self._written(groups=False)
         resource_id = str(document["id"])
         if not storable(resource_id):
             raise InvalidValue("the id holds a character that cannot be stored")
@@ -239,8 +288,12 @@ class SqlSession(SessionBase):
             if taken is not None:
                 raise Uniqueness(f"id {resource_id!r} is already taken")
             raise self._taken(resource_type, document)
+        rows = None
         if resource_type == USER:
-            self._write_emails(resource_id, document, replace=False)
+            # The membership rows name existing users: a new one has none.
+            self._groups_of[resource_id] = []
+            rows = self._write_emails(resource_id, document, new=True)
+        self._remember(resource_type, resource_id, values, rows)
         if managed:
             self._count(resource_type, 1)
         return StoredResource(
@@ -269,10 +322,15 @@ class SqlSession(SessionBase):
     ) -> StoredResource:
         if not storable(resource_id):
             raise NotFound(f"{resource_type} {resource_id[:100]!r} not found")
-        self._written()
+        known = self._read.pop((resource_type, resource_id), None)
+        # A user's new document moves nobody's groups; a group's may (its
+        # name, its version).
+        self._written(groups=resource_type != USER)
         values = self._columns(resource_type, document)
         key = values["user_name_key" if resource_type == USER else "display_name_key"]
-        if key is not None:
+        # The row this transaction read holds the name already: the unique
+        # index says no other does, so there is no clash to look for.
+        if key is not None and (known is None or known.name_key != key):
             clash = self._execute(
                 statements.name_clash(resource_type), p_key=key, p_id=resource_id
             ).first()
@@ -305,8 +363,11 @@ class SqlSession(SessionBase):
             raise NotFound(  # pragma: no cover - _current raised already
                 f"{resource_type} {resource_id[:100]!r} not found"
             )
+        rows = None
         if resource_type == USER:
-            self._write_emails(resource_id, document, replace=True)
+            had = known.emails if known is not None else None
+            rows = self._write_emails(resource_id, document, new=False, had=had)
+        self._remember(resource_type, resource_id, values, rows)
         if adopted:
             self._count(resource_type, 1)
         return StoredResource(
@@ -327,6 +388,7 @@ class SqlSession(SessionBase):
     ) -> bool:
         if not storable(resource_id):
             return False
+        self._read.pop((resource_type, resource_id), None)
         self._written()
         try:
             # Locked, so the version checked is the version deleted.

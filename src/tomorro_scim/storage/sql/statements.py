@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger
 from sqlalchemy import ColumnElement
+from sqlalchemy import CompoundSelect
 from sqlalchemy import Delete
+from sqlalchemy import Insert
 from sqlalchemy import Select
 from sqlalchemy import String
 from sqlalchemy import Update
@@ -26,8 +28,11 @@ from sqlalchemy import any_
 from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import literal_column
 from sqlalchemy import not_
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -101,11 +106,57 @@ def next_seq() -> Executable:
 
 
 @cache
-def row_by_id(resource_type: str) -> Select[Any]:
-    target = table(resource_type)
-    return select(*resource_columns(target)).where(
-        *_mine(target), schema.managed(target)
+def token_by_id() -> Select[Any]:
+    """A bearer token's row by its public id (``p_token``): read on every request."""
+    tokens = schema.tokens
+    return select(tokens).where(tokens.c.token_id == bindparam("p_token"))
+
+
+@cache
+def user_with_groups() -> CompoundSelect[Any]:
+    """A user's row (``part`` 0) and its groups' rows (``part`` 1, in the
+    order :func:`groups_of_user` gives), in one statement: rendering a user
+    reads both. ``name_key`` is the user's folded userName (a group row's
+    displayName), which lets a write that keeps it skip the uniqueness read."""
+    user = select(
+        literal_column("0").label("part"),
+        literal_column("0").label("position"),
+        *resource_columns(users),
+        users.c.user_name_key.label("name_key"),
+    ).where(*_mine(users), schema.managed(users))
+    group_rows = (
+        select(
+            literal_column("1").label("part"),
+            members.c.seq.label("position"),
+            *resource_columns(groups),
+            groups.c.display_name_key.label("name_key"),
+        )
+        .select_from(
+            members.join(
+                groups,
+                and_(
+                    groups.c.tenant == members.c.tenant,
+                    groups.c.id == members.c.group_id,
+                ),
+            )
+        )
+        .where(
+            members.c.tenant == bindparam(TENANT),
+            members.c.user_id == bindparam(ID),
+            schema.managed(groups),
+        )
     )
+    return union_all(user, group_rows).order_by(
+        literal_column("part"), literal_column("position")
+    )
+
+
+@cache
+def group_by_id() -> Select[Any]:
+    """A SCIM group's row, with its folded displayName as ``name_key``."""
+    return select(
+        *resource_columns(groups), groups.c.display_name_key.label("name_key")
+    ).where(*_mine(groups), schema.managed(groups))
 
 
 @cache
@@ -163,6 +214,12 @@ def update_resource(resource_type: str, adopt: bool, expected_version: bool) -> 
         .values(version=target.c.version + 1, managed=True)
         .returning(target.c.version, target.c.role)
     )
+
+
+@cache
+def insert_emails() -> Insert:
+    """A user's ``scim_emails`` rows, one parameter dict each."""
+    return insert(schema.emails)
 
 
 @cache
@@ -409,3 +466,39 @@ def deep_page_start(resource_type: str) -> Any:
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _equal(target: Any, column: str) -> list[ColumnElement[bool]]:
+    """A tenant's SCIM rows whose ``column`` equals ``p_value``, written as
+    the filter translation writes ``eq`` on a string column."""
+    compared = target.c[column]
+    return [
+        target.c.tenant == bindparam(TENANT),
+        schema.managed(target),
+        compared.is_not(None),
+        compared == bindparam("p_value"),
+    ]
+
+
+@cache
+def search_equal(resource_type: str, column: str, selective: bool) -> Select[Any]:
+    """A page of the rows whose ``column`` equals ``p_value`` in the default
+    order (``p_count`` rows after ``p_offset``); ``selective``: sorted from
+    the rows found rather than read along the order's index, as the general
+    search does for an equality on a key."""
+    target = table(resource_type)
+    order = target.c.seq + literal_column("0") if selective else target.c.seq
+    return (
+        select(*resource_columns(target))
+        .where(*_equal(target, column))
+        .order_by(order)
+        .limit(bindparam("p_count"))
+        .offset(bindparam("p_offset"))
+    )
+
+
+@cache
+def count_equal(resource_type: str, column: str) -> Select[Any]:
+    """How many rows :func:`search_equal` pages through."""
+    target = table(resource_type)
+    return select(func.count()).select_from(target).where(*_equal(target, column))
