@@ -1,16 +1,20 @@
 """HTTP end to end: ``tomorro-scim serve``'s app vs scim2-server's ASGI app, same uvicorn.
 
-Run: ``python bench/http.py [--users 10000] [--requests 2000] [--runs 3] [--quick]``.
+Run: ``python bench/http.py [--storage memory|sqlite|both] [--users 10000]
+[--requests 2000] [--runs 3] [--quick]``.
 
-One invocation starts three servers, each in its own subprocess on a free
-127.0.0.1 port, each under the same uvicorn settings (one worker, the
-asyncio loop and h11 that uvicorn picks here, ``log_level="warning"``,
-``access_log=False``):
+One invocation starts one server per storage measured plus two, each in its
+own subprocess on a free 127.0.0.1 port, each under the same uvicorn settings
+(one worker, the asyncio loop and h11 that uvicorn picks here,
+``log_level="warning"``, ``access_log=False``):
 
-* **ours**: the app ``tomorro-scim serve`` builds, ``Starlette(routes=[Mount(
-  "/scim/v2", scim_app(ScimService(MemoryStorage())))])``, with one tenant and
-  its bearer token (``TokenManager.issue``). Every request carries the token.
-  The users are preloaded **through the service**: one in-process
+* **ours-memory**, **ours-sqlite** (``--storage``, both by default): the app
+  ``tomorro-scim serve`` builds, ``Starlette(routes=[Mount("/scim/v2",
+  scim_app(ScimService(storage)))])``, over ``MemoryStorage()`` or
+  ``SqlStorage("sqlite:///<temporary folder>/ours-sqlite.db")`` with its
+  defaults (WAL, ``synchronous=NORMAL``), with one tenant and its bearer
+  token (``TokenManager.issue``). Every request carries the token. The users
+  are preloaded **through the service**: one in-process
   ``ScimService.handle(POST /Users)`` per user (validation, role map,
   uniqueness index, the same path an HTTP POST takes, minus the socket).
 * **peer**: scim2-server 0.8.3's ``ASGIApplication`` over
@@ -24,7 +28,7 @@ asyncio loop and h11 that uvicorn picks here, ``log_level="warning"``,
   PATCH, reads the body, answers a 17-byte JSON). It gets the very same
   requests as ours, so each scenario has its own ceiling.
 
-Both SCIM servers hold the same ``make_users(N)`` users (``bench/_data.py``;
+Every SCIM server holds the same ``make_users(N)`` users (``bench/_data.py``;
 ``id`` and ``meta`` are stripped, each server makes its own).
 
 **Client.** The same for all three: 4 threads in this process, stdlib
@@ -51,13 +55,17 @@ POST; 200 and the expected ``totalResults`` for the compound filter; 200 for
 the ceiling. Failures are counted; a scenario with any is flagged ``ERR`` and
 the exit status is 1.
 
-Each run goes through the scenarios in order; within a scenario the three
-servers run back to back, in an order rotated every run. The table gives the
-median req/s over the runs and the p50/p95 latency pooled over every run. A
-second table gives each server's CPU time (user + system, read from
-``/proc/<pid>/stat`` around each window) per request, median over runs: on a
-shared, busy host it moves much less than req/s. Every subprocess is killed by
-its pid at the end, also on error, and the temporary folder removed.
+Each run goes through the scenarios in order; within a scenario the servers
+run back to back, in an order rotated every run. One table per storage gives
+the median req/s over the runs, the p50/p95 latency pooled over every run,
+and the ratios to scim2-server and to the ceiling: each ratio is taken
+between the windows of the same run (the servers of a run share the host's
+load of the moment), and the table shows the median of the per-run ratios,
+each run's listed below it. A second table gives each server's CPU time
+(user + system, read from ``/proc/<pid>/stat`` around each window) per
+request, median over runs: on a shared, busy host it moves much less than
+req/s. Every subprocess is killed by its pid at the end, also on error, and
+the temporary folder removed.
 
 Standard library + uvicorn, Starlette and scim2-server (the dev extras).
 """
@@ -115,8 +123,10 @@ COMPLEX_TARGET = 20.0
 COMPLEX_FILTER = 'userName sw "a" and active eq true and userType eq "admin"'
 PAGE = 100
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SERVERS = ("ours", "peer", "ceiling")
-PREFIX = {"ours": "/scim/v2", "peer": "/v2", "ceiling": "/scim/v2"}
+STORAGES = ("memory", "sqlite")
+OURS = tuple(f"ours-{storage}" for storage in STORAGES)
+KINDS = (*OURS, "peer", "ceiling")
+PREFIX = {**dict.fromkeys(OURS, "/scim/v2"), "peer": "/v2", "ceiling": "/scim/v2"}
 SCENARIOS = ("get", "filter_eq", "patch", "post", "complex")
 LABELS = {
     "get": "GET /Users/{id}",
@@ -144,7 +154,9 @@ def _complex_hit(user: Dict) -> bool:
 # -- the servers (run in subprocesses) ------------------------------------------
 
 
-def _ours_app(users: list[Dict], port: int) -> tuple[Any, list[str]]:
+def _ours_app(
+    kind: str, users: list[Dict], port: int, workdir: Path
+) -> tuple[Any, list[str]]:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
@@ -152,16 +164,23 @@ def _ours_app(users: list[Dict], port: int) -> tuple[Any, list[str]]:
     from tomorro_scim.auth import TokenManager
     from tomorro_scim.http import ScimRequest
     from tomorro_scim.service import ScimService
+    from tomorro_scim.storage import Storage
     from tomorro_scim.storage.memory import MemoryStorage
 
-    storage = MemoryStorage()
+    storage: Storage
+    if kind == "ours-sqlite":
+        from tomorro_scim.storage.sql import SqlStorage
+
+        storage = SqlStorage(f"sqlite:///{workdir / kind}.db")
+    else:
+        storage = MemoryStorage()
     TokenManager(storage).issue(TENANT, "bench", token=TOKEN)
     service = ScimService(storage)
     headers = {
         "authorization": f"Bearer {TOKEN}",
         "content-type": "application/scim+json",
     }
-    base_url = f"http://{HOST}:{port}{PREFIX['ours']}"
+    base_url = f"http://{HOST}:{port}{PREFIX[kind]}"
     ids = []
     for user in users:
         answer = service.handle(
@@ -176,7 +195,7 @@ def _ours_app(users: list[Dict], port: int) -> tuple[Any, list[str]]:
         if answer.status != 201:
             raise SystemExit(f"ours: preload failed {answer.status} {answer.body!r}")
         ids.append(answer.json()["id"])
-    app = Starlette(routes=[Mount(PREFIX["ours"], app=scim_app(service))])
+    app = Starlette(routes=[Mount(PREFIX[kind], app=scim_app(service))])
     return app, ids
 
 
@@ -224,8 +243,8 @@ def serve(kind: str, port: int, n_users: int, ids_file: Path) -> None:
 
     users = make_users(n_users)
     started = time.perf_counter()
-    if kind == "ours":
-        app, ids = _ours_app(users, port)
+    if kind in OURS:
+        app, ids = _ours_app(kind, users, port, ids_file.parent)
     elif kind == "peer":
         app, ids = _peer_app(users)
     else:
@@ -432,6 +451,8 @@ class Plan:
     ids: dict[str, list[str]]
     patchable: list[int]
     complex_hits: int
+    ours: tuple[str, ...]
+    """The ``ours-*`` servers of this run."""
 
 
 def make_calls(
@@ -443,7 +464,7 @@ def make_calls(
     users = plan.users
     n = len(users)
     # The ceiling gets ours' requests: the same paths, query strings and bodies.
-    ids = plan.ids["ours" if server == "ceiling" else server]
+    ids = plan.ids[plan.ours[0] if server == "ceiling" else server]
     prefix = PREFIX[server]
     ceiling = server == "ceiling"
     calls = []
@@ -647,11 +668,13 @@ def _counts(args: argparse.Namespace, scenario: str, server: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     users = make_users(args.users)
+    ours = OURS if args.storage == "both" else (f"ours-{args.storage}",)
+    kinds = (*ours, "peer", "ceiling")
     workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
     servers: list[Server] = []
     started = time.perf_counter()
     try:
-        for kind in SERVERS:
+        for kind in kinds:
             servers.append(start(kind, args.users, workdir))
         print(
             f"started {', '.join(f'{s.kind} (pid {s.process.pid}, port {s.port})' for s in servers)};"
@@ -663,7 +686,7 @@ def run(args: argparse.Namespace) -> int:
         for server in servers:
             wait_ready(server, args.start_timeout)
         by_kind = {s.kind: s for s in servers}
-        for kind in ("ours", "peer"):
+        for kind in (*ours, "peer"):
             print(
                 f"  {kind}: {args.users:,} users preloaded in {by_kind[kind].preload_s:.1f} s"
             )
@@ -676,17 +699,20 @@ def run(args: argparse.Namespace) -> int:
                 if not u["userName"].lower().startswith("a")
             ],
             complex_hits=sum(1 for u in users if _complex_hit(u)),
+            ours=ours,
         )
-        cells = {(sc, sv): Cell() for sc in SCENARIOS for sv in SERVERS}
+        cells = {(sc, sv): Cell() for sc in SCENARIOS for sv in kinds}
         # Warm-up, untimed: imports, caches, the peer's lazily built userName index.
         for scenario in SCENARIOS:
-            for kind in SERVERS:
+            for kind in kinds:
                 calls = make_calls(plan, kind, scenario, args.warmup, "w", 7)
                 warm = drive(by_kind[kind].port, calls, args.time_limit)
                 if warm.errors:
                     print(f"  warm-up {kind} {scenario}: {warm.errors[0]}")
+        width = max(len(kind) for kind in kinds)
         for r in range(args.runs):
-            order = SERVERS[r % 3 :] + SERVERS[: r % 3]
+            shift = r % len(kinds)
+            order = kinds[shift:] + kinds[:shift]
             for scenario in SCENARIOS:
                 seed = 1000 * r + SCENARIOS.index(scenario)
                 for kind in order:
@@ -698,7 +724,7 @@ def run(args: argparse.Namespace) -> int:
                     outcome.cpu = cpu_seconds(pid) - before
                     cells[scenario, kind].add(outcome)
                     print(
-                        f"  run {r + 1}/{args.runs} {scenario:9} {kind:7}"
+                        f"  run {r + 1}/{args.runs} {scenario:9} {kind:{width}}"
                         f" {outcome.done:5}/{outcome.planned} in {outcome.seconds:6.2f} s"
                         f" = {outcome.rate:8.1f} req/s, errors {len(outcome.errors)}",
                         flush=True,
@@ -708,6 +734,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop(servers)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _paired(a: Cell, b: Cell) -> list[float]:
+    """The ratio of ``a``'s rate to ``b``'s in each run (same-run windows)."""
+    return [x / y if y else math.nan for x, y in zip(a.rates, b.rates, strict=True)]
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
 
 
 def report(
@@ -723,87 +758,91 @@ def report(
         f" one connection per request; the compound filter has"
         f" {plan.complex_hits} hits"
     )
-    print()
-    print(
-        "| scenario | ours req/s | ours p50 / p95 ms | scim2-server req/s"
-        " | scim2-server p50 / p95 ms | ours / scim2-server | ceiling req/s"
-        " | ours / ceiling | target | met |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    failures = 0
+    failures = sum(len(cell.errors) for cell in cells.values())
     missed = []
-    for scenario in SCENARIOS:
-        ours = cells[scenario, "ours"]
-        peer = cells[scenario, "peer"]
-        ceiling = cells[scenario, "ceiling"]
-        ratio = ours.rate / peer.rate if peer.rate else math.nan
-        of_ceiling = ours.rate / ceiling.rate if ceiling.rate else math.nan
-        if scenario == "complex":
-            target = f">= {COMPLEX_TARGET:g}x peer"
-            met = ratio >= COMPLEX_TARGET
-        else:
-            target = f">= {SIMPLE_TARGET:g}x peer, >= {CEILING_TARGET:g} ceiling"
-            met = ratio >= SIMPLE_TARGET and of_ceiling >= CEILING_TARGET
-        errors = sum(len(c.errors) for c in (ours, peer, ceiling))
-        short = [
-            k
-            for k, c in (("ours", ours), ("peer", peer), ("ceiling", ceiling))
-            if c.done < c.planned
-        ]
-        flag = "yes" if met else "**no**"
-        if errors:
-            flag += f" ERR ({errors} errors)"
-            failures += errors
-        if short:
-            flag += f" (time-limited: {', '.join(short)})"
-        if not met:
-            missed.append(scenario)
+    for kind in plan.ours:
+        storage = kind.removeprefix("ours-")
+        print()
+        print(f"### {storage} backend ({kind})")
+        print()
         print(
-            f"| {LABELS[scenario]} | {ours.rate:,.0f} | {ours.ms(0.5):.1f} / {ours.ms(0.95):.1f}"
-            f" | {peer.rate:,.1f} | {peer.ms(0.5):.1f} / {peer.ms(0.95):.1f}"
-            f" | {ratio:.2f}x | {ceiling.rate:,.0f} | {of_ceiling:.2f} | {target} | {flag} |"
+            "| scenario | ours req/s | ours p50 / p95 ms | scim2-server req/s"
+            " | scim2-server p50 / p95 ms | ours / scim2-server | ceiling req/s"
+            " | ours / ceiling | target | met |"
         )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for scenario in SCENARIOS:
+            ours = cells[scenario, kind]
+            peer = cells[scenario, "peer"]
+            ceiling = cells[scenario, "ceiling"]
+            ratio = _median(_paired(ours, peer))
+            of_ceiling = _median(_paired(ours, ceiling))
+            if scenario == "complex":
+                target = f">= {COMPLEX_TARGET:g}x peer"
+                met = ratio >= COMPLEX_TARGET
+            else:
+                target = f">= {SIMPLE_TARGET:g}x peer, >= {CEILING_TARGET:g} ceiling"
+                met = ratio >= SIMPLE_TARGET and of_ceiling >= CEILING_TARGET
+            errors = sum(len(c.errors) for c in (ours, peer, ceiling))
+            short = [
+                k
+                for k, c in ((kind, ours), ("peer", peer), ("ceiling", ceiling))
+                if c.done < c.planned
+            ]
+            flag = "yes" if met else "**no**"
+            if errors:
+                flag += f" ERR ({errors} errors)"
+            if short:
+                flag += f" (time-limited: {', '.join(short)})"
+            if not met:
+                missed.append(f"{scenario} ({storage})")
+            print(
+                f"| {LABELS[scenario]} | {ours.rate:,.0f} | {ours.ms(0.5):.1f} / {ours.ms(0.95):.1f}"
+                f" | {peer.rate:,.1f} | {peer.ms(0.5):.1f} / {peer.ms(0.95):.1f}"
+                f" | {ratio:.2f}x | {ceiling.rate:,.0f} | {of_ceiling:.2f} | {target} | {flag} |"
+            )
+        if args.runs > 1:
+            print()
+            print("per-run ratios, ours / scim2-server; ours / ceiling (run order):")
+            for scenario in SCENARIOS:
+                ours, peer, ceiling = (
+                    cells[scenario, k] for k in (kind, "peer", "ceiling")
+                )
+                to_peer = " ".join(f"{x:.2f}" for x in _paired(ours, peer))
+                to_ceiling = " ".join(f"{x:.2f}" for x in _paired(ours, ceiling))
+                print(f"  {scenario}: {to_peer}; {to_ceiling}")
     print()
     print(
         "server CPU per request (user + system time of the server process,"
         " median over runs; less sensitive to a busy host than req/s):"
     )
     print()
-    print(
-        "| scenario | ours CPU ms/req | scim2-server CPU ms/req | ceiling CPU ms/req"
-        " | scim2-server / ours | ours - ceiling, ms |"
-    )
-    print("|---|---:|---:|---:|---:|---:|")
+    header = " | ".join(f"{k} CPU ms/req" for k in (*plan.ours, "peer", "ceiling"))
+    ratios = " | ".join(f"peer / {k}" for k in plan.ours)
+    print(f"| scenario | {header} | {ratios} |")
+    print("|---|" + "---:|" * (len(plan.ours) * 2 + 2))
     for scenario in SCENARIOS:
-        ours, peer, ceiling = (cells[scenario, kind] for kind in SERVERS)
-        print(
-            f"| {LABELS[scenario]} | {ours.cpu:.3f} | {peer.cpu:.3f} | {ceiling.cpu:.3f}"
-            f" | {peer.cpu / ours.cpu:.2f}x | {ours.cpu - ceiling.cpu:.3f} |"
+        peer = cells[scenario, "peer"]
+        cpu = " | ".join(
+            f"{cells[scenario, k].cpu:.3f}" for k in (*plan.ours, "peer", "ceiling")
         )
-    if args.runs > 1:
-        print()
-        print("per-run ratios, ours / scim2-server and ours / ceiling (run order):")
-        for scenario in SCENARIOS:
-            ours, peer, ceiling = (cells[scenario, kind] for kind in SERVERS)
-            to_peer = " ".join(
-                f"{a / b:.2f}" for a, b in zip(ours.rates, peer.rates, strict=True)
-            )
-            to_ceiling = " ".join(
-                f"{a / b:.2f}" for a, b in zip(ours.rates, ceiling.rates, strict=True)
-            )
-            print(f"  {scenario}: {to_peer}; {to_ceiling}")
+        ratio = " | ".join(
+            f"{peer.cpu / cells[scenario, k].cpu:.2f}x" for k in plan.ours
+        )
+        print(f"| {LABELS[scenario]} | {cpu} | {ratio} |")
+    kinds = (*plan.ours, "peer", "ceiling")
     print()
     print("requests per server and scenario, summed over runs (done/planned):")
     for scenario in SCENARIOS:
         parts = ", ".join(
             f"{kind} {cells[scenario, kind].done}/{cells[scenario, kind].planned}"
-            for kind in SERVERS
+            for kind in kinds
         )
         print(f"  {scenario}: {parts}")
     if failures:
         print(f"\n{failures} failed checks; first ones:")
         for scenario in SCENARIOS:
-            for kind in SERVERS:
+            for kind in kinds:
                 for problem in cells[scenario, kind].errors[:3]:
                     print(f"  {scenario} {kind}: {problem}")
     print(f"\ntargets missed: {', '.join(missed) if missed else 'none'}")
@@ -814,6 +853,12 @@ def report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--storage",
+        choices=(*STORAGES, "both"),
+        default="both",
+        help="the backend(s) of ours, measured in the same run (default both)",
+    )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument(
         "--requests", type=int, default=2000, help="per scenario, server and run"
@@ -839,7 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="CI smoke: 1,000 users, 300 requests, 1 run, 50 compound filters",
     )
-    parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ids-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
