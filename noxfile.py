@@ -1,8 +1,10 @@
-"""Task runner: `nox -s tests lint typecheck docs bench`."""
+"""Task runner: `nox -s tests lint typecheck docs bench build`."""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 
 import nox
 
@@ -10,6 +12,15 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 nox.options.default_venv_backend = "venv"
 
 DEV = ".[dev]"
+LINTED = (
+    "src",
+    "tests",
+    "bench",
+    "examples",
+    "docs/howto",
+    "noxfile.py",
+    "docs/conf.py",
+)
 
 
 @nox.session
@@ -23,24 +34,15 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("-e", DEV)
-    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py", "docs/conf.py")
-    session.run(
-        "ruff",
-        "format",
-        "--check",
-        "src",
-        "tests",
-        "bench",
-        "noxfile.py",
-        "docs/conf.py",
-    )
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the library."""
+    """mypy --strict over the library and the examples."""
     session.install("-e", DEV)
-    session.run("mypy", "--strict", "src")
+    session.run("mypy", "--strict", "src", "examples")
 
 
 @nox.session
@@ -60,3 +62,12 @@ def bench(session: nox.Session) -> None:
     for script in sorted(os.listdir("bench")):
         if script.endswith(".py") and not script.startswith("_"):
             session.run("python", f"bench/{script}", *args)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The release files: sdist and wheel in dist/, built in isolation, then twine check."""
+    session.install("build>=1.2", "twine>=6.1")
+    shutil.rmtree("dist", ignore_errors=True)  # upload only what this run built
+    session.run("python", "-m", "build", "--outdir", "dist")
+    session.run("twine", "check", "--strict", *sorted(glob.glob("dist/*")))

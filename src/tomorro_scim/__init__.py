@@ -5,6 +5,9 @@ adapters live in :mod:`tomorro_scim.adapters` and are imported explicitly,
 so importing this package never imports a web framework or a database driver.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
 from .auth import BearerTokenAuthenticator
 from .auth import IssuedToken
 from .auth import TokenManager
@@ -30,6 +33,12 @@ from .service import ServiceSettings
 from .storage import Storage
 from .storage import StorageSession
 from .storage.memory import MemoryStorage
+
+try:
+    __version__: str = _distribution_version("tomorro-scim")
+    """The installed distribution's version (PEP 440), from its metadata."""
+except PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BearerTokenAuthenticator",
