@@ -478,6 +478,19 @@ def test_list_response_shape(scim: Harness) -> None:
     assert (only_total["totalResults"], only_total["Resources"]) == (2, [])
 
 
+@pytest.mark.parametrize("field", ["attributes", "excludedAttributes"])
+@pytest.mark.parametrize("value", [3, True, {"a": 1}, [1], ["userName", None]])
+@pytest.mark.parametrize("path", ["/Users/.search", "/Groups/.search", "/.search"])
+def test_search_request_attribute_lists_must_hold_strings(
+    scim: Harness, field: str, value: Any, path: str
+) -> None:
+    """RFC 7644 §3.4.3: ``attributes`` and ``excludedAttributes`` are lists
+    of strings; anything else is 400 invalidValue, never a 500."""
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    body[field] = value
+    assert_error(scim.call("POST", path, body), 400, "invalidValue")
+
+
 def test_search_endpoint(scim: Harness) -> None:
     scim.create_user("alice")
     scim.create_user("bob")

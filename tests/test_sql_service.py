@@ -193,6 +193,29 @@ def test_paging_sorting_and_filters_run_through_the_service(client: Client) -> N
     assert bad.json()["totalResults"] == 0
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "startIndex=1000000000000000000000000",
+        "startIndex=9223372036854775808&sortBy=userName",
+        'startIndex=99999999999999999999&filter=userName eq "user0@x.com"',
+        'startIndex=99999999999999999999&filter=title eq "CEO"',
+    ],
+)
+def test_a_start_index_past_any_integer_is_an_empty_page(
+    client: Client, query: str
+) -> None:
+    """RFC 7644 §3.4.2.4: a startIndex past the results is an empty page,
+    however large; SQL integers stop at 2**63, so it must not reach them raw."""
+    assert client("POST", "/Users", _user("user0@x.com", title="CEO")).status == 201
+    response = client("GET", "/Users", query=query)
+    assert response.status == 200, response.body
+    page = response.json()
+    assert page["totalResults"] == 1
+    assert page["Resources"] == []
+    assert page["startIndex"] == int(query.split("&")[0].split("=")[1])
+
+
 def test_etags_and_stale_writes(client: Client) -> None:
     created = client("POST", "/Users", _user("ada@x.com"))
     etag = created.header("etag")

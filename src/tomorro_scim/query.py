@@ -167,11 +167,18 @@ class Projection:
 _DEFAULT_PROJECTION = Projection()
 
 
-def _split(value: str | Sequence[str] | None) -> list[str]:
+def _split(name: str, value: str | Sequence[str] | None) -> list[str]:
+    """A comma-separated string or a list of strings, as a list of names."""
     if value is None:
         return []
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    return [p.strip() for p in parts if isinstance(p, str) and p.strip()]
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list | tuple) and all(isinstance(p, str) for p in value):
+        parts = list(value)
+    else:
+        # RFC 7644 §3.4.3: a SearchRequest's attribute lists are strings.
+        raise InvalidValue(f"'{name}' must be a list of attribute names")
+    return [p.strip() for p in parts if p.strip()]
 
 
 def parse_projection(
@@ -188,7 +195,7 @@ def parse_projection(
         return _DEFAULT_PROJECTION  # nearly every request
     wanted: list[AttributeSchema] = []
     whole: list[str] = []
-    for path in _split(attributes):
+    for path in _split("attributes", attributes):
         extension = resource_type.extension(path)
         if extension is not None:
             whole.append(extension)
@@ -198,7 +205,7 @@ def parse_projection(
             wanted.append(attribute)
     unwanted: list[AttributeSchema] = []
     unwanted_whole: list[str] = []
-    for path in _split(excluded):
+    for path in _split("excludedAttributes", excluded):
         extension = resource_type.extension(path)
         if extension is not None:
             unwanted_whole.append(extension)
@@ -209,7 +216,7 @@ def parse_projection(
         tuple(unwanted),
         tuple(whole),
         tuple(unwanted_whole),
-        explicit=bool(_split(attributes)),
+        explicit=bool(_split("attributes", attributes)),
     )
 
 

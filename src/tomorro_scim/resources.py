@@ -61,6 +61,7 @@ from .roles import GroupRef
 from .roles import UnknownRolePolicy
 from .schemas import ResourceType
 from .storage import GROUP
+from .storage import MAX_START_INDEX
 from .storage import USER
 from .storage import Keyset
 from .storage import SearchQuery
@@ -288,7 +289,7 @@ class ResourceHandlers:
             filter=query.filter,
             sort_by=query.sort_by,
             descending=query.descending,
-            start_index=1 if by_cursor else query.start_index,
+            start_index=1 if by_cursor else min(query.start_index, MAX_START_INDEX),
             count=query.count,
             include_members=False,
             keyset=by_cursor,

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import InvalidCursor
 from ..query import sort_value
+from ..storage import MAX_START_INDEX
 from ..storage import Keyset
 from ..storage import StoredResource
 from ..storage.asynchronous import AsyncStorageSession
@@ -46,9 +47,8 @@ __all__ = [
 ROOT = "/"
 """The "resource type" a root cursor's fingerprint names (no type is called so)."""
 
-_FAR = 2**62
-"""Past any tenant's size, within every database's integer range: positions
-sent to the storage are capped here (an empty page either way)."""
+_FAR = MAX_START_INDEX
+"""Positions sent to the storage are capped here (an empty page either way)."""
 
 Hit = tuple[TypeQuery, StoredResource]
 """One resource of a page, with the type that found it."""

@@ -42,6 +42,7 @@ from ..filter import CompiledFilter
 from ..schemas import AttributeSchema
 
 __all__ = [
+    "MAX_START_INDEX",
     "Keyset",
     "MemberRef",
     "SearchQuery",
@@ -54,6 +55,11 @@ __all__ = [
 
 USER = "User"
 GROUP = "Group"
+
+MAX_START_INDEX = 2**62
+"""The largest :attr:`SearchQuery.start_index` the service asks for: past any
+tenant's size and within every database's integer range, so a client's
+``startIndex=10**30`` is an empty page, never an integer overflow."""
 
 
 @attrs.frozen
