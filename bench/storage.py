@@ -74,6 +74,7 @@ from tomorro_scim.http import ScimRequest
 from tomorro_scim.service import ScimService
 from tomorro_scim.storage import GROUP
 from tomorro_scim.storage import Keyset
+from tomorro_scim.storage.asynchronous import run_sync
 from tomorro_scim.storage.sql import SqlStorage
 from tomorro_scim.storage.sql import schema
 
@@ -296,7 +297,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
                 .limit(1)
             ).scalar_one()
         fingerprint = cursor_fingerprint(TENANT, "User", "", None, False)
-        codec = service._handlers._codec()
+        codec = run_sync(service._handlers.cursor_codec())
         cursor = codec.encode(fingerprint, Keyset(None, before))
     for _ in range(repeat):
         page = timed(
