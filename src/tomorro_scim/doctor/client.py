@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ..http import ScimResponse
+
 __all__ = [
     "MAX_BODY",
     "MAX_REDIRECTS",
@@ -55,21 +57,10 @@ def _origin(parts: SplitResult) -> tuple[str, str, int]:
 
 
 @attrs.frozen
-class Answer:
-    """What came back for one request."""
+class Answer(ScimResponse):
+    """What came back for one request, and how long it took."""
 
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    seconds: float
-
-    def header(self, name: str) -> str | None:
-        """A header's value, by case-insensitive name."""
-        folded = name.lower()
-        for key, value in self.headers:
-            if key.lower() == folded:
-                return value
-        return None
+    seconds: float = 0.0
 
     @property
     def media_type(self) -> str:
@@ -77,7 +68,8 @@ class Answer:
         return (self.header("content-type") or "").split(";")[0].strip().lower()
 
     def json(self) -> Any:
-        """The body as JSON, or ``None`` when it is empty or not JSON."""
+        """The body as JSON, or ``None`` when it is empty or not JSON (any server
+        may answer anything)."""
         if not self.body:
             return None
         try:
