@@ -1,7 +1,7 @@
 """HTTP end to end: ``tomorro-scim serve``'s app vs scim2-server's ASGI app, same uvicorn.
 
 Run: ``python bench/http.py [--storage memory|sqlite|both] [--users 10000]
-[--requests 2000] [--runs 3] [--quick]``.
+[--requests 2000] [--runs 3] [--threads N] [--quick]``.
 
 One invocation starts one server per storage measured plus two, each in its
 own subprocess on a free 127.0.0.1 port, each under the same uvicorn settings
@@ -17,6 +17,9 @@ own subprocess on a free 127.0.0.1 port, each under the same uvicorn settings
   are preloaded **through the service**: one in-process
   ``ScimService.handle(POST /Users)`` per user (validation, role map,
   uniqueness index, the same path an HTTP POST takes, minus the socket).
+  The adapter calls the memory storage on the event loop and runs the SQLite
+  one on its own worker threads (``--threads`` sets their most,
+  ``scim_app(service, threads=N)``; the adapter's default otherwise).
 * **peer**: scim2-server 0.8.3's ``ASGIApplication`` over
   ``AsyncInMemoryStorage(InMemoryStorage())`` with its default schemas,
   resource types and ServiceProviderConfig (``load_default_provider()``),
@@ -109,6 +112,7 @@ from urllib.parse import quote
 sys.path.append(_HERE)
 
 from _data import make_users
+from tomorro_scim.adapters.starlette import DEFAULT_THREADS
 
 HOST = "127.0.0.1"
 THREADS = 4
@@ -155,7 +159,7 @@ def _complex_hit(user: Dict) -> bool:
 
 
 def _ours_app(
-    kind: str, users: list[Dict], port: int, workdir: Path
+    kind: str, users: list[Dict], port: int, workdir: Path, threads: int | None
 ) -> tuple[Any, list[str]]:
     from starlette.applications import Starlette
     from starlette.routing import Mount
@@ -195,7 +199,8 @@ def _ours_app(
         if answer.status != 201:
             raise SystemExit(f"ours: preload failed {answer.status} {answer.body!r}")
         ids.append(answer.json()["id"])
-    app = Starlette(routes=[Mount(PREFIX[kind], app=scim_app(service))])
+    scim = scim_app(service) if threads is None else scim_app(service, threads=threads)
+    app = Starlette(routes=[Mount(PREFIX[kind], app=scim)])
     return app, ids
 
 
@@ -237,14 +242,16 @@ def _ceiling_app() -> Any:
     )
 
 
-def serve(kind: str, port: int, n_users: int, ids_file: Path) -> None:
+def serve(
+    kind: str, port: int, n_users: int, ids_file: Path, threads: int | None
+) -> None:
     """The subprocess: build one server, preload it, write its ids, run uvicorn."""
     import uvicorn
 
     users = make_users(n_users)
     started = time.perf_counter()
     if kind in OURS:
-        app, ids = _ours_app(kind, users, port, ids_file.parent)
+        app, ids = _ours_app(kind, users, port, ids_file.parent, threads)
     elif kind == "peer":
         app, ids = _peer_app(users)
     else:
@@ -560,7 +567,7 @@ class Server:
     preload_s: float = 0.0
 
 
-def start(kind: str, n_users: int, workdir: Path) -> Server:
+def start(kind: str, n_users: int, workdir: Path, threads: int | None) -> Server:
     port = _free_port()
     ids_file = workdir / f"{kind}.json"
     log = workdir / f"{kind}.log"
@@ -577,6 +584,7 @@ def start(kind: str, n_users: int, workdir: Path) -> Server:
                 str(n_users),
                 "--ids-file",
                 str(ids_file),
+                *(["--threads", str(threads)] if threads is not None else []),
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -675,7 +683,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         for kind in kinds:
-            servers.append(start(kind, args.users, workdir))
+            servers.append(start(kind, args.users, workdir, args.threads))
         print(
             f"started {', '.join(f'{s.kind} (pid {s.process.pid}, port {s.port})' for s in servers)};"
             f" preloading {args.users:,} users ...",
@@ -756,7 +764,8 @@ def report(
         f"{datetime.now(UTC):%Y-%m-%d}, CPython {platform.python_version()},"
         f" {args.users:,} users, {args.runs} run(s), {THREADS} client threads,"
         f" one connection per request; the compound filter has"
-        f" {plan.complex_hits} hits"
+        f" {plan.complex_hits} hits; ours-sqlite runs on at most"
+        f" {args.threads or DEFAULT_THREADS} worker threads"
     )
     failures = sum(len(cell.errors) for cell in cells.values())
     missed = []
@@ -880,6 +889,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--start-timeout", type=float, default=900.0)
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="ours-sqlite: the most worker threads of the adapter's pool"
+        " (scim_app(threads=N); default: the adapter's DEFAULT_THREADS)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="CI smoke: 1,000 users, 300 requests, 1 run, 50 compound filters",
@@ -889,7 +904,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ids-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port, args.users, args.ids_file)
+        serve(args.serve, args.port, args.users, args.ids_file, args.threads)
         return 0
     if args.quick:
         args.users, args.requests, args.runs = 1000, 300, 1
