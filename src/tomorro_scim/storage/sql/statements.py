@@ -112,6 +112,28 @@ def token_by_id() -> Select[Any]:
     return select(tokens).where(tokens.c.token_id == bindparam("p_token"))
 
 
+def _memberships(which: ColumnElement[bool], *columns: Any) -> Select[Any]:
+    """``columns`` of the memberships ``which`` picks in the tenant
+    (``p_tenant``), joined to their groups, managed groups only."""
+    return (
+        select(*columns)
+        .select_from(
+            members.join(
+                groups,
+                and_(
+                    groups.c.tenant == members.c.tenant,
+                    groups.c.id == members.c.group_id,
+                ),
+            )
+        )
+        .where(
+            members.c.tenant == bindparam(TENANT),
+            which,
+            schema.managed(groups),
+        )
+    )
+
+
 @cache
 def user_with_groups() -> CompoundSelect[Any]:
     """A user's row (``part`` 0) and its groups' rows (``part`` 1, in the
@@ -124,27 +146,12 @@ def user_with_groups() -> CompoundSelect[Any]:
         *resource_columns(users),
         users.c.user_name_key.label("name_key"),
     ).where(*_mine(users), schema.managed(users))
-    group_rows = (
-        select(
-            literal_column("1").label("part"),
-            members.c.seq.label("position"),
-            *resource_columns(groups),
-            groups.c.display_name_key.label("name_key"),
-        )
-        .select_from(
-            members.join(
-                groups,
-                and_(
-                    groups.c.tenant == members.c.tenant,
-                    groups.c.id == members.c.group_id,
-                ),
-            )
-        )
-        .where(
-            members.c.tenant == bindparam(TENANT),
-            members.c.user_id == bindparam(ID),
-            schema.managed(groups),
-        )
+    group_rows = _memberships(
+        members.c.user_id == bindparam(ID),
+        literal_column("1").label("part"),
+        members.c.seq.label("position"),
+        *resource_columns(groups),
+        groups.c.display_name_key.label("name_key"),
     )
     return union_all(user, group_rows).order_by(
         literal_column("part"), literal_column("position")
@@ -302,47 +309,19 @@ def member_refs() -> Select[Any]:
 
 @cache
 def groups_of_user() -> Select[Any]:
-    return (
-        select(*resource_columns(groups))
-        .select_from(
-            members.join(
-                groups,
-                and_(
-                    groups.c.tenant == members.c.tenant,
-                    groups.c.id == members.c.group_id,
-                ),
-            )
-        )
-        .where(
-            members.c.tenant == bindparam(TENANT),
-            members.c.user_id == bindparam(ID),
-            schema.managed(groups),
-        )
-        .order_by(members.c.seq)
-    )
+    return _memberships(
+        members.c.user_id == bindparam(ID), *resource_columns(groups)
+    ).order_by(members.c.seq)
 
 
 @cache
 def groups_of_users(sqlite: bool) -> Select[Any]:
     """:func:`groups_of_user` for several users (``p_ids``) at once."""
-    return (
-        select(members.c.user_id.label("member_id"), *resource_columns(groups))
-        .select_from(
-            members.join(
-                groups,
-                and_(
-                    groups.c.tenant == members.c.tenant,
-                    groups.c.id == members.c.group_id,
-                ),
-            )
-        )
-        .where(
-            members.c.tenant == bindparam(TENANT),
-            in_ids(members.c.user_id, sqlite),
-            schema.managed(groups),
-        )
-        .order_by(members.c.seq)
-    )
+    return _memberships(
+        in_ids(members.c.user_id, sqlite),
+        members.c.user_id.label("member_id"),
+        *resource_columns(groups),
+    ).order_by(members.c.seq)
 
 
 @cache
