@@ -20,6 +20,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import MutableMapping
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -37,7 +38,6 @@ from tomorro_scim.http import ScimRequest
 from tomorro_scim.http import ScimResponse
 from tomorro_scim.service import ScimService
 from tomorro_scim.service import ServiceSettings
-from tomorro_scim.storage.asynchronous import is_async_storage
 from tomorro_scim.storage.memory import MemoryStorage
 from tomorro_scim.storage.sql import SqlStorage
 
@@ -163,12 +163,13 @@ class Seen:
 
     requests: list[ScimRequest] = attrs.Factory(list)
     threads: list[threading.Thread] = attrs.Factory(list)
+    awaited: list[ScimRequest] = attrs.Factory(list)
+    """Those that reached ``handle_async``."""
 
 
 def watch(service: ScimService, monkeypatch: pytest.MonkeyPatch) -> Seen:
-    """Record every request the service is handed and the thread it runs on:
-    at ``handle_async`` for an async storage, else at ``handle`` (which runs
-    ``handle_async`` in turn)."""
+    """Record every request the service is handed, at ``handle`` or at
+    ``handle_async`` (neither calls the other), and the thread it runs on."""
     seen = Seen()
     handle, handle_async = service.handle, service.handle_async
 
@@ -180,12 +181,11 @@ def watch(service: ScimService, monkeypatch: pytest.MonkeyPatch) -> Seen:
     async def recorded_async(request: ScimRequest) -> ScimResponse:
         seen.requests.append(request)
         seen.threads.append(threading.current_thread())
+        seen.awaited.append(request)
         return await handle_async(request)
 
-    if is_async_storage(service.storage):
-        monkeypatch.setattr(service, "handle_async", recorded_async)
-    else:
-        monkeypatch.setattr(service, "handle", recorded)
+    monkeypatch.setattr(service, "handle_async", recorded_async)
+    monkeypatch.setattr(service, "handle", recorded)
     return seen
 
 
@@ -196,9 +196,23 @@ def memory_service() -> ScimService:
     return ScimService(storage, settings=ServiceSettings(max_body_bytes=256))
 
 
+class BlockingMemoryStorage(MemoryStorage):
+    """A storage the adapter takes to block (as PostgreSQL's does): it has
+    no face for event loops and does not declare ``blocking = False``."""
+
+    blocking = True
+
+
 @pytest.fixture
-def sql_service() -> Iterator[ScimService]:
-    storage = SqlStorage("sqlite://")
+def blocking_service() -> ScimService:
+    storage = BlockingMemoryStorage()
+    TokenManager(storage).issue("acme", token=TOKEN)
+    return ScimService(storage, settings=ServiceSettings(max_body_bytes=256))
+
+
+@pytest.fixture
+def sqlite_service(tmp_path: Path) -> Iterator[ScimService]:
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'adapter.db'}")
     TokenManager(storage).issue("acme", token=TOKEN)
     yield ScimService(storage, settings=ServiceSettings(max_body_bytes=256))
     storage.close()
@@ -493,19 +507,44 @@ def test_async_storage_is_awaited_on_the_loop(
 
 
 def test_blocking_storage_is_offloaded(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = watch(sql_service, monkeypatch)
-    app = scim_app(sql_service)
+    seen = watch(blocking_service, monkeypatch)
+    app = scim_app(blocking_service)
     assert app.offload
     assert not app.awaits
     scope = http_scope("POST", "/Users", headers=[AUTH, SCIM_JSON])
-    answer = run(call(app, scope, [user_body("sql@example.com")]))
+    answer = run(call(app, scope, [user_body("blocking@example.com")]))
     assert answer.status == 201
     (thread,) = seen.threads
     assert thread is not threading.main_thread()
     assert thread.name.startswith("tomorro-scim")
     app.close()
+
+
+def test_sqlite_is_awaited_on_the_loop_unless_told(
+    sqlite_service: ScimService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's storage has a face for event loops: the adapter awaits
+    ``handle_async`` on the loop's own thread, and never calls ``handle``;
+    ``offload=True`` still sends every request to the pool."""
+    seen = watch(sqlite_service, monkeypatch)
+    inline = scim_app(sqlite_service)
+    forced = scim_app(sqlite_service, offload=True)
+    assert inline.awaits
+    assert not inline.offload
+    assert forced.offload
+    assert not forced.awaits
+    scope = http_scope("POST", "/Users", headers=[AUTH, SCIM_JSON])
+    created = run(call(inline, scope, [user_body("loop@example.com")]))
+    assert created.status == 201
+    assert seen.awaited == seen.requests
+    assert seen.threads == [threading.main_thread()]
+    scope = http_scope("GET", f"/Users/{created.json()['id']}", headers=[AUTH])
+    assert run(call(forced, scope)).status == 200
+    assert len(seen.awaited) == 1
+    assert seen.threads[1].name.startswith("tomorro-scim")
+    forced.close()
 
 
 def test_non_blocking_storage_runs_on_the_loop_unless_told(
@@ -524,20 +563,20 @@ def test_non_blocking_storage_runs_on_the_loop_unless_told(
 
 
 def test_the_loop_runs_while_a_blocking_request_waits(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The offloaded ``handle`` waits for an event only the event loop sets:
     on the loop it would wait out its timeout; on the pool it is released."""
     released = threading.Event()
     waited: list[bool] = []
-    handle = sql_service.handle
+    handle = blocking_service.handle
 
     def waiting(request: ScimRequest) -> ScimResponse:
         waited.append(released.wait(timeout=10))
         return handle(request)
 
-    monkeypatch.setattr(sql_service, "handle", waiting)
-    app = scim_app(sql_service)
+    monkeypatch.setattr(blocking_service, "handle", waiting)
+    app = scim_app(blocking_service)
 
     async def scenario() -> Exchange:
         request = asyncio.ensure_future(
@@ -555,20 +594,20 @@ def test_the_loop_runs_while_a_blocking_request_waits(
 
 
 def test_context_variables_reach_the_offloaded_service(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A host app's context (a request-scoped variable set by its middleware)
     is the context ``handle`` runs in, on the pool's thread."""
     trace = contextvars.ContextVar[str]("trace", default="unset")
     observed: list[tuple[str, str]] = []
-    handle = sql_service.handle
+    handle = blocking_service.handle
 
     def observing(request: ScimRequest) -> ScimResponse:
         observed.append((threading.current_thread().name, trace.get()))
         return handle(request)
 
-    monkeypatch.setattr(sql_service, "handle", observing)
-    app = scim_app(sql_service)
+    monkeypatch.setattr(blocking_service, "handle", observing)
+    app = scim_app(blocking_service)
 
     async def with_trace(value: str) -> Exchange:
         trace.set(value)
@@ -584,12 +623,12 @@ def test_context_variables_reach_the_offloaded_service(
 
 
 def test_the_pool_runs_at_most_threads_requests(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running = 0
     most = 0
     lock = threading.Lock()
-    handle = sql_service.handle
+    handle = blocking_service.handle
 
     def slow(request: ScimRequest) -> ScimResponse:
         nonlocal running, most
@@ -601,8 +640,8 @@ def test_the_pool_runs_at_most_threads_requests(
             running -= 1
         return handle(request)
 
-    monkeypatch.setattr(sql_service, "handle", slow)
-    app = scim_app(sql_service, threads=2)
+    monkeypatch.setattr(blocking_service, "handle", slow)
+    app = scim_app(blocking_service, threads=2)
 
     async def scenario() -> list[Exchange]:
         scope = http_scope("GET", "/Users", headers=[AUTH])
@@ -612,21 +651,21 @@ def test_the_pool_runs_at_most_threads_requests(
     assert most == 2
     app.close()
     with pytest.raises(ValueError, match="at least 1"):
-        scim_app(sql_service, threads=0)
+        scim_app(blocking_service, threads=0)
 
 
 def test_without_asyncio_anyio_threads_carry_the_request(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under another loop (Starlette on trio) the request still leaves the
     loop, on anyio's worker threads."""
-    seen = watch(sql_service, monkeypatch)
+    seen = watch(blocking_service, monkeypatch)
 
     def no_asyncio_loop() -> asyncio.AbstractEventLoop:
         raise RuntimeError("no running event loop")
 
     monkeypatch.setattr(adapter, "_running_loop", no_asyncio_loop)
-    app = scim_app(sql_service)
+    app = scim_app(blocking_service)
     assert run(call(app, http_scope("GET", "/Users", headers=[AUTH]))).status == 200
     (thread,) = seen.threads
     assert thread is not threading.main_thread()
@@ -656,12 +695,12 @@ def lifespan_driver(
 
 
 def test_lifespan_shutdown_closes_the_pool(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Served as the top-level app, the pool's threads are joined at the ASGI
     lifespan shutdown."""
-    seen = watch(sql_service, monkeypatch)
-    app = scim_app(sql_service)
+    seen = watch(blocking_service, monkeypatch)
+    app = scim_app(blocking_service)
 
     async def scenario() -> list[Message]:
         post, start, sent = lifespan_driver(app)
@@ -687,10 +726,10 @@ def test_lifespan_shutdown_closes_the_pool(
 
 
 def test_close_joins_the_threads_and_a_later_request_starts_anew(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = watch(sql_service, monkeypatch)
-    app = scim_app(sql_service)
+    seen = watch(blocking_service, monkeypatch)
+    app = scim_app(blocking_service)
     app.close()  # nothing started yet: nothing to do
     scope = http_scope("GET", "/Users", headers=[AUTH])
     assert run(call(app, scope)).status == 200
@@ -709,13 +748,13 @@ def test_close_joins_the_threads_and_a_later_request_starts_anew(
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_stalled_request_does_not_hold_up_the_next(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch, threads: int
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
     """The first request waits (a lock, a slow scan); with a second thread the
     next request is answered meanwhile. With ``threads=1`` it waits."""
     released = threading.Event()
     ran: dict[str, threading.Thread] = {}
-    handle = sql_service.handle
+    handle = blocking_service.handle
 
     def maybe_stuck(request: ScimRequest) -> ScimResponse:
         ran[request.query] = threading.current_thread()
@@ -723,8 +762,8 @@ def test_a_stalled_request_does_not_hold_up_the_next(
             assert released.wait(timeout=10)
         return handle(request)
 
-    monkeypatch.setattr(sql_service, "handle", maybe_stuck)
-    app = scim_app(sql_service, threads=threads)
+    monkeypatch.setattr(blocking_service, "handle", maybe_stuck)
+    app = scim_app(blocking_service, threads=threads)
 
     async def scenario() -> tuple[bool, list[int]]:
         stuck = asyncio.ensure_future(
@@ -749,7 +788,7 @@ def test_a_stalled_request_does_not_hold_up_the_next(
 
 
 def test_an_exception_in_the_pool_reaches_the_awaiting_request(
-    sql_service: ScimService, monkeypatch: pytest.MonkeyPatch
+    blocking_service: ScimService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``handle`` never raises; should a wrapper of it raise, the request
     fails with that error instead of hanging."""
@@ -757,8 +796,8 @@ def test_an_exception_in_the_pool_reaches_the_awaiting_request(
     def broken(request: ScimRequest) -> ScimResponse:
         raise LookupError("from the worker thread")
 
-    monkeypatch.setattr(sql_service, "handle", broken)
-    app = scim_app(sql_service)
+    monkeypatch.setattr(blocking_service, "handle", broken)
+    app = scim_app(blocking_service)
     with pytest.raises(LookupError, match="from the worker thread"):
         run(call(app, http_scope("GET", "/Users", headers=[AUTH])))
     app.close()

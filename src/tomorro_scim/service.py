@@ -54,6 +54,7 @@ from .schemas import SchemaRegistry
 from .schemas import default_registry
 from .storage import Storage
 from .storage.asynchronous import AsyncStorage
+from .storage.asynchronous import event_loop_face
 from .storage.asynchronous import is_async_storage
 from .storage.asynchronous import run_sync
 
@@ -202,13 +203,27 @@ class ScimService:
         self.authenticator = authenticator or BearerTokenAuthenticator(storage)
         self.events = events or EventBus()
         self.registry = registry or default_registry()
-        self._handlers = ResourceHandlers(
-            storage=storage,
-            settings=self.settings,
-            events=self.events,
-            clock=clock,
-            id_factory=id_factory,
-        )
+
+        def handlers(over: Storage | AsyncStorage) -> ResourceHandlers:
+            return ResourceHandlers(
+                storage=over,
+                settings=self.settings,
+                events=self.events,
+                clock=clock,
+                id_factory=id_factory,
+            )
+
+        self._handlers = handlers(storage)
+        # A synchronous storage may have a face of its own for an event loop
+        # (SQLite's runs its statements on the loop and suspends only to
+        # wait for a lock): handle_async uses it, handle the storage itself.
+        on_loop = None if self._async else event_loop_face(storage)
+        self._loop_handlers = self._handlers
+        self._loop_authenticator: Authenticator | None = None
+        if on_loop is not None:
+            self._loop_handlers = handlers(on_loop)
+            if authenticator is None:
+                self._loop_authenticator = BearerTokenAuthenticator(on_loop)
 
     # -- entry point ------------------------------------------------------
 
@@ -223,20 +238,32 @@ class ScimService:
             raise TypeError(
                 "this service's storage is async: await service.handle_async(request)"
             )
-        return run_sync(self.handle_async(request))
+        return run_sync(self._answer(request, on_loop=False))
 
     async def handle_async(self, request: ScimRequest) -> ScimResponse:
         """Answer one request on an event loop; never raises.
 
-        Works with any storage: an async one is awaited, a synchronous one is
-        called directly (so it blocks the loop while it works: run
-        :meth:`handle` in a thread instead when it waits on I/O).
+        Works with any storage: an async one is awaited. A synchronous one
+        with a face for event loops (``on_event_loop()``, as
+        :class:`~tomorro_scim.storage.sql.SqlStorage` has on SQLite) is used
+        through it; any other is called directly, so it blocks the loop while
+        it works: run :meth:`handle` in a thread instead when it waits on I/O.
         """
+        return await self._answer(request, on_loop=True)
+
+    @property
+    def awaits_storage(self) -> bool:
+        """Whether :meth:`handle_async` runs on an async storage, or on a
+        synchronous storage's face for event loops, rather than calling a
+        synchronous storage directly."""
+        return self._async or self._loop_handlers is not self._handlers
+
+    async def _answer(self, request: ScimRequest, *, on_loop: bool) -> ScimResponse:
         started = time.perf_counter()
         request_id = self._request_id(request)
         who: dict[str, str] = {}
         try:
-            response = await self._dispatch(request, request_id, who)
+            response = await self._dispatch(request, request_id, who, on_loop)
         except ScimError as error:
             response = self._error(error)
         except Exception:
@@ -291,15 +318,18 @@ class ScimService:
     # -- routing ----------------------------------------------------------
 
     async def _dispatch(
-        self, request: ScimRequest, request_id: str, who: dict[str, str]
+        self, request: ScimRequest, request_id: str, who: dict[str, str], on_loop: bool
     ) -> ScimResponse:
         """Route and run the request; records the authenticated tenant in ``who``
-        so the request log names it even when the handler fails."""
+        so the request log names it even when the handler fails. ``on_loop``:
+        through the storage's face for event loops, if it has one."""
         segments = [s for s in request.path.split("/") if s]
         head = segments[0].lower() if segments else ""
         if head in _DISCOVERY and self.settings.public_discovery:
             return self._discovery(request, segments)
-        tenant = self.authenticator(request)
+        handlers = self._loop_handlers if on_loop else self._handlers
+        authenticator = (on_loop and self._loop_authenticator) or self.authenticator
+        tenant = authenticator(request)
         if not isinstance(tenant, str):
             tenant = await tenant
         who["tenant"] = tenant
@@ -311,7 +341,7 @@ class ScimService:
                 request_id,
                 tenant,
                 segments=segments,
-                handlers=self._handlers,
+                handlers=handlers,
                 registry=self.registry,
                 max_operations=self.settings.bulk_max_operations,
                 max_payload_bytes=self.settings.bulk_payload_limit,
@@ -331,7 +361,7 @@ class ScimService:
                 else request.query_params()
             )
             return await search_root(
-                self._handlers, list(self.registry), request, tenant, parameters
+                handlers, list(self.registry), request, tenant, parameters
             )
         if head == "me":
             raise NotImplementedFeature("/Me is not supported by this service provider")
@@ -340,7 +370,6 @@ class ScimService:
             raise NotFound(f"no endpoint at '{request.path[:200]}'")
         body = self._body(request)
         method = request.method
-        handlers = self._handlers
         resource_id = segments[1] if len(segments) == 2 else None
         if resource_id is not None and resource_id.lower() == ".search":
             if method != "POST":

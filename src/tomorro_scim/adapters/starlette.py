@@ -11,11 +11,15 @@ channel, the answer written as two ``send`` messages, with no framework
 request or response object in between.
 
 How it calls the service depends on the storage, so the event loop never
-waits on I/O: an async storage is awaited on the loop (``handle_async``); a
-synchronous one that may block (a database) runs on a thread pool the app
-owns; one that declares ``blocking = False`` (the in-memory one: pure CPU, no
-I/O) is called on the loop itself, which saves the thread hop that costs more
-than the request.
+waits on I/O: an async storage is awaited on the loop (``handle_async``), and
+so is a synchronous one with a face for event loops (SQLite's
+:class:`~tomorro_scim.storage.sql.SqlStorage`, whose statements run on the
+loop and which suspends only to wait for a lock, see
+:mod:`tomorro_scim.storage.sql.loop`); any other synchronous one that may
+block (PostgreSQL's) runs on a thread pool the app owns; one that declares
+``blocking = False`` (the in-memory one: pure CPU, no I/O) is called on the
+loop itself. On the loop, the thread hop, which costs more than the request,
+is saved.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from starlette.types import Send
 from ..http import ScimRequest
 from ..http import ScimResponse
 from ..service import ScimService
-from ..storage.asynchronous import is_async_storage
 
 __all__ = ["DEFAULT_THREADS", "ScimApp", "scim_app"]
 
@@ -155,8 +158,9 @@ class ScimApp:
     :param service: the service to serve.
     :param offload: run each request on the app's worker threads (``True``)
         or on the event loop (``False``). By default a synchronous storage is
-        offloaded unless it declares ``blocking = False``; an async storage
-        is always awaited on the loop.
+        offloaded unless it declares ``blocking = False`` or has a face for
+        event loops (``on_event_loop()``, SQLite's), which is awaited; an
+        async storage is always awaited on the loop.
     :param threads: the most worker threads that run requests at once.
 
     The worker threads (a :class:`~concurrent.futures.ThreadPoolExecutor`
@@ -178,15 +182,16 @@ class ScimApp:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
         self.service = service
-        self.offload = (
+        self.awaits = service.awaits_storage and not offload
+        """Await the service on the loop: its storage is async, or has a
+        face for event loops (SQLite's) and ``offload`` is not ``True``."""
+        self.offload = not self.awaits and (
             offload
             if offload is not None
             else bool(getattr(service.storage, "blocking", True))
         )
-        """Run each request in the thread pool (the default for any
+        """Run each request in the thread pool (the default for any other
         synchronous storage that does not declare ``blocking = False``)."""
-        self.awaits = is_async_storage(service.storage)
-        """Await the service on the loop: its storage is async."""
         self.threads = threads
         """The most worker threads the pool runs at once."""
         self._executor: ThreadPoolExecutor | None = None

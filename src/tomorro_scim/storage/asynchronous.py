@@ -27,6 +27,7 @@ from typing import Any
 from typing import ParamSpec
 from typing import Protocol
 from typing import TypeVar
+from typing import cast
 from typing import runtime_checkable
 
 from . import MemberRef
@@ -43,6 +44,7 @@ __all__ = [
     "AwaitedSession",
     "SyncStorageBridge",
     "as_async_storage",
+    "event_loop_face",
     "is_async_storage",
     "run_sync",
 ]
@@ -138,6 +140,23 @@ class AsyncStorage(Protocol):
 def is_async_storage(storage: object) -> bool:
     """Whether ``storage`` is an async backend (its token lookup is a coroutine)."""
     return inspect.iscoroutinefunction(getattr(storage, "find_token", None))
+
+
+def event_loop_face(storage: object) -> AsyncStorage | None:
+    """A synchronous storage's face for an event loop, if it offers one.
+
+    A storage may define ``on_event_loop()``, returning an
+    :class:`AsyncStorage` over the same data that serves a loop better than
+    worker threads would (or ``None`` where threads serve it better):
+    :class:`~tomorro_scim.storage.sql.SqlStorage` does, on SQLite.
+    """
+    make = getattr(storage, "on_event_loop", None)
+    if not callable(make):
+        return None
+    face = make()
+    if face is not None and not is_async_storage(face):
+        raise TypeError(f"{type(storage).__name__}.on_event_loop() is not async")
+    return cast("AsyncStorage | None", face)
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -27,9 +27,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import ExitStack
 from contextlib import contextmanager
-from contextlib import nullcontext
 from typing import Any
 from typing import Concatenate
 from typing import ParamSpec
@@ -44,12 +43,13 @@ from sqlalchemy.exc import NoSuchModuleError
 
 from .. import GROUP
 from .. import USER
-from .. import StorageSession
 from .. import StoredResource
 from .. import TokenRecord
+from ..asynchronous import AsyncStorage
 from . import database
 from . import migrations
 from . import schema as _tables  # where a parameter is called ``schema``
+from .database import StorageBusy
 from .database import StorageUnavailable
 from .migrations import SchemaVersionError
 from .schema import SCHEMA_VERSION
@@ -59,6 +59,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SchemaVersionError",
     "SqlStorage",
+    "StorageBusy",
     "StorageUnavailable",
     "upgrade_database",
 ]
@@ -132,6 +133,7 @@ class SqlStorage:
         # the database file's lock with the busy handler's growing sleeps;
         # other processes still wait through the busy timeout.
         self._writer = threading.RLock() if self._sqlite else None
+        self._busy_timeout_ms = int(sqlite_busy_timeout * 1000)
         self._cursor_secret: bytes | None = None
 
         try:
@@ -143,9 +145,6 @@ class SqlStorage:
         if migrations.opens(version, create=create, upgrade=upgrade):
             self.upgrade()
 
-    def _read_version(self) -> int:
-        return self._read(migrations.current_version, self.db_schema)
-
     @property
     def schema_version(self) -> int:
         """The version the database's tables are at."""
@@ -153,7 +152,7 @@ class SqlStorage:
 
     def upgrade(self) -> tuple[int, int]:
         """Create or upgrade the tables; returns (version before, version after)."""
-        return self._write(migrations.upgrade, self.db_schema)
+        return self._run("write", migrations.upgrade, self.db_schema)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -161,93 +160,108 @@ class SqlStorage:
 
     # -- running statements -------------------------------------------------
 
-    def _turn(self) -> AbstractContextManager[Any]:
-        return self._lock if self._lock is not None else nullcontext()
-
-    def _writing(self) -> AbstractContextManager[Any]:
-        return self._writer if self._writer is not None else nullcontext()
-
     @contextmanager
-    def _connect(self, *, read_only: bool = False) -> Iterator[Connection]:
-        with self._turn(), self.engine.connect() as connection:
-            if read_only:
-                connection = connection.execution_options(**{database.READ_ONLY: True})
-            with connection.begin():
-                yield connection
+    def _connection(
+        self, mode: database.Mode, *, wait: bool = True
+    ) -> Iterator[Connection]:
+        """A connection in a transaction of ``mode`` (see :data:`.database.Mode`),
+        committed when the block ends normally, rolled back when it raises.
 
-    def _write(
+        With ``wait=False`` it waits for no lock: a lock held elsewhere (this
+        process's SQLite writer, or the database file's) raises
+        :class:`StorageBusy` before anything is done, so the caller may
+        try again later (see :mod:`.loop`).
+        """
+        with ExitStack() as stack:
+            if mode == "write" and self._writer is not None:
+                database.take(stack, self._writer, wait)
+            if self._lock is not None:
+                database.take(stack, self._lock, wait)
+            connection = stack.enter_context(self.engine.connect())
+            if not wait and self._sqlite:
+                database.no_busy_wait(stack, connection, self._busy_timeout_ms)
+            if mode == "single" and self._sqlite:
+                yield connection.execution_options(**{database.SINGLE_READ: True})
+                return
+            if mode != "write":
+                connection = connection.execution_options(**{database.READ_ONLY: True})
+            database.begin(stack, connection)
+            yield connection
+
+    def _run(
         self,
+        mode: database.Mode,
         work: Callable[Concatenate[Connection, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
         """``work(connection, ...)`` in a transaction of its own."""
-        with self._writing(), self._connect() as connection:
+        with self._connection(mode) as connection:
             return work(connection, *args, **kwargs)
 
-    def _read(
-        self,
-        work: Callable[Concatenate[Connection, P], T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """``work(connection, ...)`` in a read-only transaction of its own."""
-        with self._connect(read_only=True) as connection:
-            return work(connection, *args, **kwargs)
-
-    def _read_one(
-        self,
-        work: Callable[Concatenate[Connection, P], T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """:meth:`_read` for ``work`` that runs a single statement: on SQLite
-        without ``BEGIN`` and ``COMMIT`` (:data:`.database.SINGLE_READ`)."""
-        if not self._sqlite:
-            return self._read(work, *args, **kwargs)
-        with self._turn(), self.engine.connect() as connection:
-            single = connection.execution_options(**{database.SINGLE_READ: True})
-            return work(single, *args, **kwargs)
+    def _read_version(self) -> int:
+        return self._run("read", migrations.current_version, self.db_schema)
 
     # -- the Storage protocol -----------------------------------------------
 
     @contextmanager
-    def session(self, tenant: str) -> Iterator[StorageSession]:
-        """A transaction on ``tenant``'s data; commits on success, rolls back on error."""
-        with self._writing(), self._connect() as connection:
+    def session(self, tenant: str, *, wait: bool = True) -> Iterator[SqlSession]:
+        """A transaction on ``tenant``'s data; commits on success, rolls back on error.
+
+        :param wait: ``False`` raises :class:`StorageBusy` at once where the
+            session would wait for SQLite's write lock (held by another
+            session of this process, or by another connection).
+        """
+        with self._connection("write", wait=wait) as connection:
             session = SqlSession(tenant, connection)
             yield session
             session.finish()
 
     def save_token(self, record: TokenRecord) -> None:
-        self._write(database.save_token, record)
+        self._run("write", database.save_token, record)
 
     def find_token(self, token_id: str) -> TokenRecord | None:
-        return self._read_one(database.find_token, token_id)
+        return self._run("single", database.find_token, token_id)
 
     def list_tokens(self, tenant: str) -> list[TokenRecord]:
-        return self._read(database.list_tokens, tenant)
+        return self._run("read", database.list_tokens, tenant)
 
     def revoke_token(self, token_id: str) -> bool:
-        return self._write(database.revoke_token, token_id)
+        return self._run("write", database.revoke_token, token_id)
 
     def cursor_secret(self) -> bytes:
         """The key RFC 9865 cursors are signed with (see
         :func:`.database.cursor_secret`): one per database, shared by every
         process using it."""
         if self._cursor_secret is None:
-            self._cursor_secret = self._write(database.cursor_secret)
+            self._cursor_secret = self._run("write", database.cursor_secret)
         return self._cursor_secret
+
+    def on_event_loop(self) -> AsyncStorage | None:
+        """This storage as an event loop serves it best, or ``None`` where a
+        thread serves it better.
+
+        On SQLite: a :class:`.loop.SqliteOnLoop` over this storage, whose
+        statements run on the loop itself and which suspends only to wait
+        for a lock. On PostgreSQL, ``None``: every statement is a network
+        round trip, which belongs on a worker thread (or use
+        :class:`.asyncio.AsyncSqlStorage`).
+        """
+        if not self._sqlite:
+            return None
+        from .loop import SqliteOnLoop
+
+        return SqliteOnLoop(self)
 
     # -- host-app helpers ---------------------------------------------------
 
     def add_app_user(self, tenant: str, document: dict[str, Any]) -> StoredResource:
         """Store a user the host app made itself: invisible to SCIM until adopted."""
-        return self._write(database.add_app_resource, tenant, USER, document)
+        return self._run("write", database.add_app_resource, tenant, USER, document)
 
     def add_app_group(self, tenant: str, document: dict[str, Any]) -> StoredResource:
         """Store a group the host app made itself: never visible to SCIM."""
-        return self._write(database.add_app_resource, tenant, GROUP, document)
+        return self._run("write", database.add_app_resource, tenant, GROUP, document)
 
 
 def upgrade_database(

@@ -20,8 +20,12 @@ writes. Token lookups, made on every request, are read-only transactions
 from __future__ import annotations
 
 import secrets
+import sqlite3
+import threading
+from contextlib import ExitStack
 from typing import Any
 from typing import Final
+from typing import Literal
 
 from sqlalchemy import URL
 from sqlalchemy import Connection
@@ -33,6 +37,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from .. import StoredResource
@@ -45,8 +50,11 @@ from .session import SqlSession
 __all__ = [
     "READ_ONLY",
     "SINGLE_READ",
+    "Mode",
+    "StorageBusy",
     "StorageUnavailable",
     "add_app_resource",
+    "begin",
     "cannot_open",
     "check_synchronous",
     "configure",
@@ -55,10 +63,12 @@ __all__ = [
     "find_token",
     "is_memory",
     "list_tokens",
+    "no_busy_wait",
     "no_driver",
     "parse_url",
     "revoke_token",
     "save_token",
+    "take",
 ]
 
 READ_ONLY: Final = "tomorro_scim_read_only"
@@ -73,8 +83,60 @@ pool's ``ROLLBACK`` then have nothing to end). The token lookup of every
 request saves two round trips."""
 
 
+Mode = Literal["write", "read", "single"]
+"""A transaction's kind: ``write`` begins with ``BEGIN IMMEDIATE`` on SQLite
+(after this process's writer lock); ``read`` with ``BEGIN`` (:data:`READ_ONLY`);
+``single`` runs one read, on SQLite with no ``BEGIN`` at all (:data:`SINGLE_READ`)."""
+
+_SQLITE_BUSY: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
 class StorageUnavailable(RuntimeError):
     """The database cannot be reached, or its driver is not installed."""
+
+
+class StorageBusy(RuntimeError):
+    """A session asked not to wait (``wait=False``) found a lock taken:
+    nothing was done, and the same call may be made again later."""
+
+
+# -- taking a connection without waiting -------------------------------------------
+
+
+def take(stack: ExitStack, lock: threading.RLock, wait: bool) -> None:
+    """Acquire ``lock`` until ``stack`` closes; :class:`StorageBusy` if it
+    is held elsewhere and ``wait`` is false."""
+    if not lock.acquire(blocking=wait):
+        raise StorageBusy("another session of this process holds the lock")
+    stack.callback(lock.release)
+
+
+def no_busy_wait(stack: ExitStack, connection: Connection, busy_ms: int) -> None:
+    """Make a SQLite connection fail at once on a lock (``SQLITE_BUSY``)
+    instead of waiting out its busy timeout, until ``stack`` closes."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None  # set while the connection is checked out
+    cursor = raw.cursor()
+    cursor.execute("PRAGMA busy_timeout = 0")
+    stack.callback(cursor.close)
+    stack.callback(cursor.execute, f"PRAGMA busy_timeout = {busy_ms}")
+
+
+def _is_busy(error: BaseException) -> bool:
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    code = getattr(cause, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _SQLITE_BUSY
+
+
+def begin(stack: ExitStack, connection: Connection) -> None:
+    """Begin ``connection``'s transaction until ``stack`` closes (committed
+    if it closes normally); a lock that stops the ``BEGIN`` is :class:`StorageBusy`."""
+    try:
+        stack.enter_context(connection.begin())
+    except (DBAPIError, sqlite3.OperationalError) as error:
+        if _is_busy(error):
+            raise StorageBusy(f"the database is locked: {error}") from None
+        raise
 
 
 # -- opening a database ----------------------------------------------------------
