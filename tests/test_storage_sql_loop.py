@@ -275,3 +275,40 @@ def test_the_token_lookup_and_cursor_key_go_through_the_face(tmp_path: Path) -> 
     assert len(secret) == 32
     assert revoked is True
     storage.close()
+
+
+def test_the_face_holds_one_connection_and_gives_it_back(tmp_path: Path) -> None:
+    """The loop runs one transaction at a time: the face keeps one pooled
+    connection across requests, and the storage's ``close()`` returns it."""
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'held.db'}")
+    TokenManager(storage).issue("acme", token=TOKEN)
+    service = _service(storage, [])
+
+    async def requests() -> list[int]:
+        answers = [
+            await service.handle_async(_request("GET", "/Users")) for _ in range(5)
+        ]
+        return [answer.status for answer in answers]
+
+    assert _run(requests()) == [200] * 5
+    pool = storage.engine.pool
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
+    storage.close()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_face_closed_takes_a_new_connection(tmp_path: Path) -> None:
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'again.db'}")
+    face = _face(storage)
+
+    async def write(name: str) -> None:
+        async with face.session("t") as session:
+            await session.create(USER, user_document(name))
+
+    _run(write("one"))
+    face.close()
+    face.close()
+    _run(write("two"))
+    with storage.session("t") as session:
+        assert session.find_user_by_user_name("two") is not None
+    storage.close()

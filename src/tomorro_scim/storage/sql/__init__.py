@@ -51,6 +51,7 @@ from . import migrations
 from . import schema as _tables  # where a parameter is called ``schema``
 from .database import StorageBusy
 from .database import StorageUnavailable
+from .loop import SqliteOnLoop
 from .migrations import SchemaVersionError
 from .schema import SCHEMA_VERSION
 from .session import SqlSession
@@ -134,6 +135,7 @@ class SqlStorage:
         # other processes still wait through the busy timeout.
         self._writer = threading.RLock() if self._sqlite else None
         self._busy_timeout_ms = int(sqlite_busy_timeout * 1000)
+        self._faces: list[SqliteOnLoop] = []
         self._cursor_secret: bytes | None = None
 
         try:
@@ -155,14 +157,21 @@ class SqlStorage:
         return self._run("write", migrations.upgrade, self.db_schema)
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections, and those its faces for event loops hold."""
+        for face in self._faces:
+            face.close()
+        self._faces.clear()
         self._base_engine.dispose()
 
     # -- running statements -------------------------------------------------
 
     @contextmanager
     def _connection(
-        self, mode: database.Mode, *, wait: bool = True
+        self,
+        mode: database.Mode,
+        *,
+        wait: bool = True,
+        held: Connection | None = None,
     ) -> Iterator[Connection]:
         """A connection in a transaction of ``mode`` (see :data:`.database.Mode`),
         committed when the block ends normally, rolled back when it raises.
@@ -170,23 +179,21 @@ class SqlStorage:
         With ``wait=False`` it waits for no lock: a lock held elsewhere (this
         process's SQLite writer, or the database file's) raises
         :class:`StorageBusy` before anything is done, so the caller may
-        try again later (see :mod:`.loop`).
+        try again later (see :mod:`.loop`). ``held``: a connection the caller
+        keeps (the loop face's, already set not to wait) instead of one from
+        the pool.
         """
         with ExitStack() as stack:
             if mode == "write" and self._writer is not None:
                 database.take(stack, self._writer, wait)
             if self._lock is not None:
                 database.take(stack, self._lock, wait)
-            connection = stack.enter_context(self.engine.connect())
-            if not wait and self._sqlite:
-                database.no_busy_wait(stack, connection, self._busy_timeout_ms)
-            if mode == "single" and self._sqlite:
-                yield connection.execution_options(**{database.SINGLE_READ: True})
-                return
-            if mode != "write":
-                connection = connection.execution_options(**{database.READ_ONLY: True})
-            database.begin(stack, connection)
-            yield connection
+            connection = held
+            if connection is None:
+                connection = stack.enter_context(self.engine.connect())
+                if not wait and self._sqlite:
+                    database.no_busy_wait(stack, connection, self._busy_timeout_ms)
+            yield database.transaction(stack, connection, mode)
 
     def _run(
         self,
@@ -212,7 +219,15 @@ class SqlStorage:
             session would wait for SQLite's write lock (held by another
             session of this process, or by another connection).
         """
-        with self._connection("write", wait=wait) as connection:
+        with self._session(tenant, wait=wait) as session:
+            yield session
+
+    @contextmanager
+    def _session(
+        self, tenant: str, *, wait: bool = True, held: Connection | None = None
+    ) -> Iterator[SqlSession]:
+        """:meth:`session`, on the ``held`` connection if given."""
+        with self._connection("write", wait=wait, held=held) as connection:
             session = SqlSession(tenant, connection)
             yield session
             session.finish()
@@ -249,9 +264,9 @@ class SqlStorage:
         """
         if not self._sqlite:
             return None
-        from .loop import SqliteOnLoop
-
-        return SqliteOnLoop(self)
+        face = SqliteOnLoop(self)
+        self._faces.append(face)
+        return face
 
     # -- host-app helpers ---------------------------------------------------
 

@@ -42,6 +42,7 @@ from sqlalchemy.pool import StaticPool
 
 from .. import StoredResource
 from .. import TokenRecord
+from . import prepared
 from . import schema
 from . import statements
 from .schema import storable
@@ -68,7 +69,9 @@ __all__ = [
     "parse_url",
     "revoke_token",
     "save_token",
+    "set_busy_timeout",
     "take",
+    "transaction",
 ]
 
 READ_ONLY: Final = "tomorro_scim_read_only"
@@ -111,21 +114,42 @@ def take(stack: ExitStack, lock: threading.RLock, wait: bool) -> None:
     stack.callback(lock.release)
 
 
-def no_busy_wait(stack: ExitStack, connection: Connection, busy_ms: int) -> None:
-    """Make a SQLite connection fail at once on a lock (``SQLITE_BUSY``)
-    instead of waiting out its busy timeout, until ``stack`` closes."""
+def set_busy_timeout(connection: Connection, milliseconds: int) -> None:
+    """Set SQLite's busy timeout on ``connection`` (``PRAGMA busy_timeout``)."""
     raw = connection.connection.dbapi_connection
     assert raw is not None  # set while the connection is checked out
     cursor = raw.cursor()
-    cursor.execute("PRAGMA busy_timeout = 0")
-    stack.callback(cursor.close)
-    stack.callback(cursor.execute, f"PRAGMA busy_timeout = {busy_ms}")
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+    finally:
+        cursor.close()
+
+
+def no_busy_wait(stack: ExitStack, connection: Connection, busy_ms: int) -> None:
+    """Make a SQLite connection fail at once on a lock (``SQLITE_BUSY``)
+    instead of waiting out its busy timeout (``busy_ms``, set back when
+    ``stack`` closes)."""
+    set_busy_timeout(connection, 0)
+    stack.callback(set_busy_timeout, connection, busy_ms)
 
 
 def _is_busy(error: BaseException) -> bool:
     cause = error.orig if isinstance(error, DBAPIError) else error
     code = getattr(cause, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in _SQLITE_BUSY
+
+
+def transaction(stack: ExitStack, connection: Connection, mode: Mode) -> Connection:
+    """``connection`` in a transaction of ``mode`` until ``stack`` closes
+    (committed if it closes normally): the execution options that choose
+    SQLite's ``BEGIN`` (or none), then :func:`begin`."""
+    if mode == "single" and connection.dialect.name == "sqlite":
+        return connection.execution_options(**{SINGLE_READ: True, READ_ONLY: False})
+    connection = connection.execution_options(
+        **{READ_ONLY: mode != "write", SINGLE_READ: False}
+    )
+    begin(stack, connection)
+    return connection
 
 
 def begin(stack: ExitStack, connection: Connection) -> None:
@@ -288,7 +312,9 @@ def find_token(connection: Connection, token_id: str) -> TokenRecord | None:
     """The record of a token by its public id (``None`` for an id no row holds)."""
     if not storable(token_id):
         return None
-    row = connection.execute(statements.token_by_id(), {"p_token": token_id}).first()
+    row = prepared.run(
+        connection, statements.token_by_id(), {"p_token": token_id}
+    ).first()
     return None if row is None else _token(row)
 
 

@@ -32,11 +32,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import ExitStack
 from contextlib import asynccontextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from typing import Final
 from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from .. import TokenRecord
 from ..asynchronous import AsyncStorageSession
@@ -66,6 +70,11 @@ class SqliteOnLoop:
     Starlette adapter serves a SQLite storage on the loop. The storage itself
     stays usable from threads meanwhile (its writer lock and SQLite's file
     lock order them).
+
+    It keeps one connection of the storage's engine, set not to wait for
+    locks, for as long as it lives: the loop runs one transaction at a time,
+    so a pool's checkout, return and reset per request would be pure cost.
+    :meth:`close` (or the storage's ``close()``) gives it back.
     """
 
     keyset_paging = True
@@ -74,9 +83,24 @@ class SqliteOnLoop:
     def __init__(self, storage: SqlStorage) -> None:
         self.storage = storage
         self._busy_timeout = storage._busy_timeout_ms / 1000
+        self._held: Connection | None = None
         self._open = False
-        """A session of this face is open (it never suspends, so this is a
-        guard, not a queue: a second one would wait like any lock)."""
+        """A transaction of this face is open (it never suspends, so this is
+        a guard, not a queue: a second one would wait like any lock)."""
+
+    def close(self) -> None:
+        """Give back the connection it holds (a later call takes a new one)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+    def _connection(self) -> Connection:
+        held = self._held
+        if held is None or held.closed or held.invalidated:
+            held = self.storage.engine.connect()
+            database.set_busy_timeout(held, 0)
+            self._held = held
+        return held
 
     async def _attempt(self, work: Callable[[], T]) -> T:
         """``work()`` (which takes no lock it would wait for), tried again
@@ -94,10 +118,16 @@ class SqliteOnLoop:
             tries += 1
             await asyncio.sleep(delay)
 
-    def _enter(self, stack: ExitStack, tenant: str) -> SqlSession:
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """The held connection, once no transaction of this face is open."""
         if self._open:
-            raise StorageBusy("a session of this event loop is open")
-        return stack.enter_context(self.storage.session(tenant, wait=False))
+            raise StorageBusy("a transaction of this event loop is open")
+        self._open = True
+        try:
+            yield self._connection()
+        finally:
+            self._open = False
 
     @asynccontextmanager
     async def session(self, tenant: str) -> AsyncIterator[AsyncStorageSession]:
@@ -107,19 +137,22 @@ class SqliteOnLoop:
 
             def enter() -> SqlSession:
                 attempt = ExitStack()
-                session = self._enter(attempt, tenant)
-                stack.push(attempt)
+                with attempt:
+                    held = attempt.enter_context(self._transaction())
+                    session = attempt.enter_context(
+                        self.storage._session(tenant, wait=False, held=held)
+                    )
+                    stack.push(attempt.pop_all())
                 return session
 
             session = await self._attempt(enter)
-            self._open = True
-            try:
-                yield AwaitedSession(session)
-            finally:
-                self._open = False
+            yield AwaitedSession(session)
 
     def _run(self, mode: database.Mode, work: Callable[..., T], *args: object) -> T:
-        with self.storage._connection(mode, wait=False) as connection:
+        with (
+            self._transaction() as held,
+            self.storage._connection(mode, wait=False, held=held) as connection,
+        ):
             return work(connection, *args)
 
     async def save_token(self, record: TokenRecord) -> None:

@@ -62,6 +62,8 @@ from .filters import Equality
 from .filters import Translation
 from .filters import equality
 from .filters import translate
+from .prepared import is_fixed
+from .prepared import run
 from .schema import members
 
 __all__ = ["Read", "SessionBase"]
@@ -162,10 +164,16 @@ class SessionBase:
     # -- statements ---------------------------------------------------------
 
     def _execute(self, statement: Any, **parameters: Any) -> Any:
-        """Run a prebuilt statement for this tenant (``p_tenant`` is set)."""
-        return self._connection.execute(
-            statement, {statements.TENANT: self.tenant, **parameters}
-        )
+        """Run a statement for this tenant (``p_tenant`` is set)."""
+        return self._run(statement, {statements.TENANT: self.tenant, **parameters})
+
+    def _run(self, statement: Any, parameters: Any) -> Any:
+        """Run a statement with its parameters (a list of sets: once for
+        each): a fixed one on the driver's cursor (:mod:`.prepared`), a
+        search through SQLAlchemy."""
+        if is_fixed(statement):
+            return run(self._connection, statement, parameters)
+        return self._connection.execute(statement, parameters)
 
     def _ids(self, ids: Sequence[str]) -> Any:
         """The ``p_ids`` parameter of :func:`.statements.in_ids`."""

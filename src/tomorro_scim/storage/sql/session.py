@@ -147,7 +147,7 @@ class SqlSession(SessionBase):
         if not new and (had is None or had):
             self._execute(statements.delete_emails(), p_id=resource_id)
         if rows:
-            self._connection.execute(statements.insert_emails(), rows)
+            self._run(statements.insert_emails(), rows)
         return rows
 
     def _remember(
@@ -276,7 +276,7 @@ class SqlSession(SessionBase):
         )
         if self._sqlite:
             values["seq"] = self._next_seq(statements.table(resource_type).name, 1)
-        inserted = self._connection.execute(
+        inserted = self._run(
             statements.insert_resource(resource_type, self._sqlite), values
         ).first()
         if inserted is None:

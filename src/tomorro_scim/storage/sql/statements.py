@@ -7,12 +7,13 @@ these shapes, built once per variant with named bind parameters (``p_*`` for
 the WHERE clause; column names for the values written), and executed with a
 parameter dict; SQLAlchemy then compiles each shape once.
 
-Only searches, whose filters vary, build their statements per call.
+Each is marked :func:`~.prepared.fixed`: compiled once per dialect, it runs
+on the driver's cursor (:mod:`.prepared`). Only searches, whose filters vary,
+build their statements per call and run through SQLAlchemy.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger
@@ -39,6 +40,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql.expression import Executable
 
 from . import schema
+from .prepared import fixed
 from .schema import groups
 from .schema import members
 from .schema import users
@@ -78,7 +80,7 @@ def _insert(target: Any, sqlite: bool) -> Any:
     return (sqlite_dialect.insert if sqlite else postgresql.insert)(target)
 
 
-@cache
+@fixed
 def insert_resource(resource_type: str, sqlite: bool) -> Executable:
     target = table(resource_type)
     statement: Executable = (
@@ -87,7 +89,7 @@ def insert_resource(resource_type: str, sqlite: bool) -> Executable:
     return statement
 
 
-@cache
+@fixed
 def next_seq() -> Executable:
     counters = schema.sequences
     return (
@@ -105,7 +107,7 @@ def next_seq() -> Executable:
     )
 
 
-@cache
+@fixed
 def token_by_id() -> Select[Any]:
     """A bearer token's row by its public id (``p_token``): read on every request."""
     tokens = schema.tokens
@@ -134,7 +136,7 @@ def _memberships(which: ColumnElement[bool], *columns: Any) -> Select[Any]:
     )
 
 
-@cache
+@fixed
 def user_with_groups() -> CompoundSelect[Any]:
     """A user's row (``part`` 0) and its groups' rows (``part`` 1, in the
     order :func:`groups_of_user` gives), in one statement: rendering a user
@@ -158,7 +160,7 @@ def user_with_groups() -> CompoundSelect[Any]:
     )
 
 
-@cache
+@fixed
 def group_by_id() -> Select[Any]:
     """A SCIM group's row, with its folded displayName as ``name_key``."""
     return select(
@@ -166,20 +168,20 @@ def group_by_id() -> Select[Any]:
     ).where(*_mine(groups), schema.managed(groups))
 
 
-@cache
+@fixed
 def exists_by_id(resource_type: str) -> Select[Any]:
     target = table(resource_type)
     return select(target.c.id).where(*_mine(target))
 
 
-@cache
+@fixed
 def current(resource_type: str, lock: bool) -> Select[Any]:
     target = table(resource_type)
     query = select(target.c.version, target.c.managed).where(*_mine(target))
     return query.with_for_update() if lock else query
 
 
-@cache
+@fixed
 def user_by_name() -> Select[Any]:
     return select(*resource_columns(users)).where(
         users.c.tenant == bindparam(TENANT),
@@ -187,7 +189,7 @@ def user_by_name() -> Select[Any]:
     )
 
 
-@cache
+@fixed
 def name_clash(resource_type: str) -> Select[Any]:
     """Another resource holding the folded name (a group of the host app
     holds none: see the partial index on ``scim_groups``)."""
@@ -205,7 +207,7 @@ def name_clash(resource_type: str) -> Select[Any]:
     return select(target.c.id).where(*conditions).limit(1)
 
 
-@cache
+@fixed
 def update_resource(resource_type: str, adopt: bool, expected_version: bool) -> Update:
     """Compare-and-swap: the new values come as parameters named after the
     columns; the version moves in the statement itself."""
@@ -223,13 +225,13 @@ def update_resource(resource_type: str, adopt: bool, expected_version: bool) -> 
     )
 
 
-@cache
+@fixed
 def insert_emails() -> Insert:
     """A user's ``scim_emails`` rows, one parameter dict each."""
     return insert(schema.emails)
 
 
-@cache
+@fixed
 def delete_emails() -> Delete:
     return delete(schema.emails).where(
         schema.emails.c.tenant == bindparam(TENANT),
@@ -237,12 +239,12 @@ def delete_emails() -> Delete:
     )
 
 
-@cache
+@fixed
 def delete_resource(resource_type: str) -> Delete:
     return delete(table(resource_type)).where(*_mine(table(resource_type)))
 
 
-@cache
+@fixed
 def touch_groups_of_user() -> Update:
     return (
         update(groups)
@@ -259,24 +261,24 @@ def touch_groups_of_user() -> Update:
     )
 
 
-@cache
+@fixed
 def managed_group() -> Select[Any]:
     return select(groups.c.id).where(*_mine(groups), schema.managed(groups))
 
 
-@cache
+@fixed
 def touch_group() -> Update:
     """Membership moved: ``version + 1``; ``last_modified``/``modified_at``
     when they come as parameters."""
     return update(groups).where(*_mine(groups)).values(version=groups.c.version + 1)
 
 
-@cache
+@fixed
 def set_role() -> Update:
     return update(users).where(*_mine(users))
 
 
-@cache
+@fixed
 def member_values(sqlite: bool) -> Select[Any]:
     return (
         select(members.c.group_id, members.c.user_id)
@@ -287,7 +289,7 @@ def member_values(sqlite: bool) -> Select[Any]:
     )
 
 
-@cache
+@fixed
 def member_refs() -> Select[Any]:
     return (
         select(members.c.user_id, users.c.display_name, users.c.user_name)
@@ -307,14 +309,14 @@ def member_refs() -> Select[Any]:
     )
 
 
-@cache
+@fixed
 def groups_of_user() -> Select[Any]:
     return _memberships(
         members.c.user_id == bindparam(ID), *resource_columns(groups)
     ).order_by(members.c.seq)
 
 
-@cache
+@fixed
 def groups_of_users(sqlite: bool) -> Select[Any]:
     """:func:`groups_of_user` for several users (``p_ids``) at once."""
     return _memberships(
@@ -324,7 +326,7 @@ def groups_of_users(sqlite: bool) -> Select[Any]:
     ).order_by(members.c.seq)
 
 
-@cache
+@fixed
 def existing_users(sqlite: bool) -> Select[Any]:
     return select(users.c.id).where(
         users.c.tenant == bindparam(TENANT),
@@ -333,7 +335,7 @@ def existing_users(sqlite: bool) -> Select[Any]:
     )
 
 
-@cache
+@fixed
 def link(sqlite: bool) -> Executable:
     """Insert the memberships of those of ``p_ids`` that are users of the
     tenant, numbered in ``p_ids``' order, skipping existing members; returns
@@ -379,7 +381,7 @@ def link(sqlite: bool) -> Executable:
     return statement
 
 
-@cache
+@fixed
 def unlink(sqlite: bool, keep: bool) -> Executable:
     """Delete the memberships of ``p_ids`` (``keep``: of everyone but them)."""
     listed = in_ids(members.c.user_id, sqlite)
@@ -394,7 +396,7 @@ def unlink(sqlite: bool, keep: bool) -> Executable:
     )
 
 
-@cache
+@fixed
 def unlink_all() -> Executable:
     return (
         delete(members)
@@ -406,7 +408,7 @@ def unlink_all() -> Executable:
     )
 
 
-@cache
+@fixed
 def count_total() -> Select[Any]:
     counts = schema.counts
     return select(counts.c.total).where(
@@ -415,7 +417,7 @@ def count_total() -> Select[Any]:
     )
 
 
-@cache
+@fixed
 def add_to_count(sqlite: bool) -> Executable:
     """Add ``p_delta`` to a tenant's count of managed resources of a type."""
     counts = schema.counts
@@ -431,7 +433,7 @@ def add_to_count(sqlite: bool) -> Executable:
     return statement
 
 
-@cache
+@fixed
 def deep_page_start(resource_type: str) -> Any:
     """The ``seq`` of the row at ``p_offset`` in the default order, read from
     the (tenant, managed, seq) index alone: a deep page then costs a walk of
@@ -459,7 +461,7 @@ def _equal(target: Any, column: str) -> list[ColumnElement[bool]]:
     ]
 
 
-@cache
+@fixed
 def search_equal(resource_type: str, column: str, selective: bool) -> Select[Any]:
     """A page of the rows whose ``column`` equals ``p_value`` in the default
     order (``p_count`` rows after ``p_offset``); ``selective``: sorted from
@@ -476,7 +478,7 @@ def search_equal(resource_type: str, column: str, selective: bool) -> Select[Any
     )
 
 
-@cache
+@fixed
 def count_equal(resource_type: str, column: str) -> Select[Any]:
     """How many rows :func:`search_equal` pages through."""
     target = table(resource_type)

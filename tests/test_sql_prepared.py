@@ -1,0 +1,177 @@
+"""The fixed statements on the driver's cursor (``storage/sql/prepared.py``).
+
+They must answer exactly as SQLAlchemy's own execution does: the same rows,
+the column types' conversions (booleans, UTC instants, bytes), the same
+errors, the mapped schema; and they step aside for anybody watching the
+statements (cursor-execute listeners, ``echo``). The contract kit covers
+their use by the sessions on SQLite and PostgreSQL; these pin the layer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import NoResultFound
+
+from test_storage_sql import POSTGRES_URL
+from test_storage_sql import postgres_schema
+from tomorro_scim.storage import USER
+from tomorro_scim.storage import TokenRecord
+from tomorro_scim.storage.sql import SqlStorage
+from tomorro_scim.storage.sql import database
+from tomorro_scim.storage.sql import prepared
+from tomorro_scim.storage.sql import statements
+from tomorro_scim.testing import user_document
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def storage(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SqlStorage]:
+    if request.param == "sqlite":
+        made = SqlStorage(f"sqlite:///{tmp_path / 'prepared.db'}")
+        yield made
+        made.close()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set TOMORRO_SCIM_TEST_POSTGRES_URL to run on PostgreSQL")
+    with postgres_schema() as name:
+        made = SqlStorage(POSTGRES_URL, schema=name)
+        yield made
+        made.close()
+
+
+def _both(
+    storage: SqlStorage, statement: Any, parameters: Any
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of ``statement`` on the driver's cursor and through SQLAlchemy."""
+    with storage._connection("read") as connection:
+        ours = [tuple(row) for row in prepared.run(connection, statement, parameters)]
+        theirs = [tuple(row) for row in connection.execute(statement, parameters)]
+    return ours, theirs
+
+
+def test_rows_and_types_are_sqlalchemys(storage: SqlStorage) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with storage.session(tenant) as session:
+        user = session.create(USER, user_document("ada", active=False))
+    ours, theirs = _both(
+        storage, statements.user_with_groups(), {"p_tenant": tenant, "p_id": user.id}
+    )
+    assert ours == theirs
+    assert len(ours) == 1
+    row = ours[0]
+    assert row[5] is True  # managed: a bool, not SQLite's 1
+    with storage._connection("read") as connection:
+        found = prepared.run(
+            connection,
+            statements.user_with_groups(),
+            {"p_tenant": tenant, "p_id": user.id},
+        ).first()
+    assert (found.id, found.version, found.managed, found.part) == (user.id, 1, True, 0)
+
+
+def test_bytes_booleans_and_missing_rows(storage: SqlStorage) -> None:
+    record = TokenRecord(
+        token_id=uuid.uuid4().hex[:16],
+        tenant="acme",
+        secret_hash=b"\x00\xff" * 16,
+        created=datetime(2026, 1, 2, tzinfo=UTC).isoformat(),
+        label="x",
+        revoked=False,
+    )
+    storage.save_token(record)
+    assert storage.find_token(record.token_id) == record
+    assert storage.find_token("nobody-has-this") is None
+    ours, theirs = _both(
+        storage, statements.token_by_id(), {"p_token": record.token_id}
+    )
+    assert ours == theirs
+
+
+def test_scalars_and_counts(storage: SqlStorage) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with storage._connection("read") as connection:
+        empty = prepared.run(
+            connection, statements.count_total(), {"p_tenant": tenant, "p_type": USER}
+        )
+        assert empty.scalar() is None
+        assert empty.first() is None
+        with pytest.raises(NoResultFound):
+            empty.scalar_one()
+
+
+def test_a_driver_error_is_sqlalchemys(storage: SqlStorage) -> None:
+    """A duplicate key is an IntegrityError, as callers catch it."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with storage.session(tenant) as session:
+        user = session.create(USER, user_document("ada"))
+    row = {
+        "tenant": tenant,
+        "user_id": user.id,
+        "position": 0,
+        "value_key": "x@example.com",
+        "type_key": "work",
+        "is_primary": True,
+    }
+    with pytest.raises(IntegrityError), storage._connection("write") as connection:
+        prepared.run(connection, statements.insert_emails(), [row, row])
+
+
+def test_watched_statements_go_through_sqlalchemy(storage: SqlStorage) -> None:
+    """A cursor-execute listener (SQL logging, tracing) sees every fixed
+    statement, with SQLAlchemy's execution context, and the answer is the same."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        many: bool,
+    ) -> None:
+        seen.append((statement, context))
+
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with storage.session(tenant) as session:
+        user = session.create(USER, user_document("ada"))
+    event.listen(storage.engine, "before_cursor_execute", record)
+    try:
+        with storage.session(tenant) as session:
+            found = session.get(USER, user.id)
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", record)
+    assert found is not None
+    assert found.document["userName"] == "ada"
+    assert any("scim_users" in statement for statement, _ in seen)
+    assert all(context is not None for _, context in seen)
+
+
+def test_one_compilation_per_parameter_set(storage: SqlStorage) -> None:
+    """``touch_group`` sets ``last_modified`` only when given: each set of
+    parameters compiles once, to its own statement."""
+    statement = statements.touch_group()
+    with storage._connection("read") as connection:
+        plain = prepared._compiled(statement, connection, ["p_tenant", "p_id"])
+        dated = prepared._compiled(
+            statement, connection, ["p_tenant", "p_id", "last_modified", "modified_at"]
+        )
+        again = prepared._compiled(statement, connection, ["p_id", "p_tenant"])
+    assert plain is again
+    assert "last_modified" not in plain.sql
+    assert "last_modified" in dated.sql
+
+
+def test_only_fixed_statements_are_fixed() -> None:
+    assert prepared.is_fixed(statements.token_by_id())
+    assert not prepared.is_fixed(object())
+    assert database.READ_ONLY  # the module the lookups run from imports cleanly
