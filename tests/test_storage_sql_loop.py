@@ -312,3 +312,36 @@ def test_a_face_closed_takes_a_new_connection(tmp_path: Path) -> None:
     with storage.session("t") as session:
         assert session.find_user_by_user_name("two") is not None
     storage.close()
+
+
+def test_a_session_asked_not_to_wait_is_busy_at_once(tmp_path: Path) -> None:
+    """``SqlStorage.session(tenant, wait=False)``, the step the face retries:
+    StorageBusy before anything is done, whoever holds the lock."""
+    path = tmp_path / "nowait.db"
+    storage = SqlStorage(f"sqlite:///{path}", sqlite_busy_timeout=5)
+    holder, _ = _sqlite_writer_lock(path)
+    started = time.monotonic()
+    with pytest.raises(StorageBusy), storage.session("t", wait=False):
+        pass
+    assert time.monotonic() - started < 1
+    holder.rollback()
+    holder.close()
+    entered, leave = threading.Event(), threading.Event()
+
+    def host_thread() -> None:
+        with storage.session("t"):
+            entered.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=host_thread)
+    thread.start()
+    assert entered.wait(10)
+    with pytest.raises(StorageBusy), storage.session("t", wait=False):
+        pass
+    leave.set()
+    thread.join(10)
+    with storage.session("t", wait=False) as session:
+        session.create(USER, user_document("after"))
+    with storage.session("t") as session:
+        assert session.find_user_by_user_name("after") is not None
+    storage.close()

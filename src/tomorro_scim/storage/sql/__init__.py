@@ -171,7 +171,6 @@ class SqlStorage:
         mode: database.Mode,
         *,
         wait: bool = True,
-        held: Connection | None = None,
     ) -> Iterator[Connection]:
         """A connection in a transaction of ``mode`` (see :data:`.database.Mode`),
         committed when the block ends normally, rolled back when it raises.
@@ -179,20 +178,16 @@ class SqlStorage:
         With ``wait=False`` it waits for no lock: a lock held elsewhere (this
         process's SQLite writer, or the database file's) raises
         :class:`StorageBusy` before anything is done, so the caller may
-        try again later (see :mod:`.loop`). ``held``: a connection the caller
-        keeps (the loop face's, already set not to wait) instead of one from
-        the pool.
+        try again later (see :mod:`.loop`).
         """
         with ExitStack() as stack:
             if mode == "write" and self._writer is not None:
                 database.take(stack, self._writer, wait)
             if self._lock is not None:
                 database.take(stack, self._lock, wait)
-            connection = held
-            if connection is None:
-                connection = stack.enter_context(self.engine.connect())
-                if not wait and self._sqlite:
-                    database.no_busy_wait(stack, connection, self._busy_timeout_ms)
+            connection = stack.enter_context(self.engine.connect())
+            if not wait and self._sqlite:
+                database.no_busy_wait(stack, connection, self._busy_timeout_ms)
             yield database.transaction(stack, connection, mode)
 
     def _run(
@@ -219,15 +214,7 @@ class SqlStorage:
             session would wait for SQLite's write lock (held by another
             session of this process, or by another connection).
         """
-        with self._session(tenant, wait=wait) as session:
-            yield session
-
-    @contextmanager
-    def _session(
-        self, tenant: str, *, wait: bool = True, held: Connection | None = None
-    ) -> Iterator[SqlSession]:
-        """:meth:`session`, on the ``held`` connection if given."""
-        with self._connection("write", wait=wait, held=held) as connection:
+        with self._connection("write", wait=wait) as connection:
             session = SqlSession(tenant, connection)
             yield session
             session.finish()

@@ -30,6 +30,7 @@ from typing import Literal
 from sqlalchemy import URL
 from sqlalchemy import Connection
 from sqlalchemy import Engine
+from sqlalchemy import RootTransaction
 from sqlalchemy import event
 from sqlalchemy import make_url
 from sqlalchemy import select
@@ -56,12 +57,14 @@ __all__ = [
     "StorageUnavailable",
     "add_app_resource",
     "begin",
+    "begin_transaction",
     "cannot_open",
     "check_synchronous",
     "configure",
     "cursor_secret",
     "engine_options",
     "find_token",
+    "is_busy",
     "is_memory",
     "list_tokens",
     "no_busy_wait",
@@ -133,7 +136,8 @@ def no_busy_wait(stack: ExitStack, connection: Connection, busy_ms: int) -> None
     stack.callback(set_busy_timeout, connection, busy_ms)
 
 
-def _is_busy(error: BaseException) -> bool:
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's ``SQLITE_BUSY`` or ``SQLITE_LOCKED``."""
     cause = error.orig if isinstance(error, DBAPIError) else error
     code = getattr(cause, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in _SQLITE_BUSY
@@ -155,10 +159,15 @@ def transaction(stack: ExitStack, connection: Connection, mode: Mode) -> Connect
 def begin(stack: ExitStack, connection: Connection) -> None:
     """Begin ``connection``'s transaction until ``stack`` closes (committed
     if it closes normally); a lock that stops the ``BEGIN`` is :class:`StorageBusy`."""
+    stack.enter_context(begin_transaction(connection))
+
+
+def begin_transaction(connection: Connection) -> RootTransaction:
+    """``connection.begin()``; a lock that stops the ``BEGIN`` is :class:`StorageBusy`."""
     try:
-        stack.enter_context(connection.begin())
+        return connection.begin()
     except (DBAPIError, sqlite3.OperationalError) as error:
-        if _is_busy(error):
+        if is_busy(error):
             raise StorageBusy(f"the database is locked: {error}") from None
         raise
 

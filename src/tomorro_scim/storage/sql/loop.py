@@ -30,17 +30,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from collections.abc import Callable
-from collections.abc import Iterator
-from contextlib import ExitStack
-from contextlib import asynccontextmanager
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager
+from threading import RLock
+from types import TracebackType
 from typing import TYPE_CHECKING
 from typing import Final
 from typing import TypeVar
 
+import attrs
 from sqlalchemy import Connection
+from sqlalchemy import RootTransaction
+from sqlalchemy.exc import DBAPIError
 
 from .. import TokenRecord
 from ..asynchronous import AsyncStorageSession
@@ -118,66 +119,148 @@ class SqliteOnLoop:
             tries += 1
             await asyncio.sleep(delay)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """The held connection, once no transaction of this face is open."""
+    def _take(self, write: bool) -> list[RLock]:
+        """This process's locks a transaction needs (the SQLite writer's for
+        a write, the in-memory database's turn), each tried, not waited for."""
         if self._open:
             raise StorageBusy("a transaction of this event loop is open")
-        self._open = True
+        storage = self.storage
+        wanted = [storage._writer] if write else []
+        wanted.append(storage._lock)
+        taken: list[RLock] = []
+        for lock in wanted:
+            if lock is None:
+                continue
+            if not lock.acquire(blocking=False):
+                _release(taken)
+                raise StorageBusy("another session of this process holds the lock")
+            taken.append(lock)
+        return taken
+
+    def _begin(self) -> _Open:
+        """A write transaction on the held connection (``BEGIN IMMEDIATE``),
+        or :class:`StorageBusy` with nothing done."""
+        taken = self._take(write=True)
         try:
-            yield self._connection()
+            connection = self._connection()
+            transaction = database.begin_transaction(connection)
+        except BaseException:
+            _release(taken)
+            raise
+        self._open = True
+        return _Open(connection, transaction, taken)
+
+    def _end(self, opened: _Open, failed: bool) -> None:
+        """Commit (or, ``failed``, roll back) what :meth:`_begin` opened."""
+        try:
+            if failed or not opened.transaction.is_active:
+                opened.transaction.rollback()
+            else:
+                try:
+                    opened.transaction.commit()
+                except BaseException:
+                    opened.transaction.rollback()
+                    raise
         finally:
             self._open = False
+            _release(opened.locks)
 
-    @asynccontextmanager
-    async def session(self, tenant: str) -> AsyncIterator[AsyncStorageSession]:
+    def session(self, tenant: str) -> AbstractAsyncContextManager[AsyncStorageSession]:
         """A transaction on ``tenant``'s data; commits on success, rolls back
         on error. Only opening it may suspend (to wait for a lock)."""
-        with ExitStack() as stack:
+        return _Session(self, tenant)
 
-            def enter() -> SqlSession:
-                attempt = ExitStack()
-                with attempt:
-                    held = attempt.enter_context(self._transaction())
-                    session = attempt.enter_context(
-                        self.storage._session(tenant, wait=False, held=held)
-                    )
-                    stack.push(attempt.pop_all())
-                return session
+    def _write(self, work: Callable[..., T], *args: object) -> T:
+        opened = self._begin()
+        try:
+            result = work(opened.connection, *args)
+        except BaseException:
+            self._end(opened, failed=True)
+            raise
+        self._end(opened, failed=False)
+        return result
 
-            session = await self._attempt(enter)
-            yield AwaitedSession(session)
-
-    def _run(self, mode: database.Mode, work: Callable[..., T], *args: object) -> T:
-        with (
-            self._transaction() as held,
-            self.storage._connection(mode, wait=False, held=held) as connection,
-        ):
-            return work(connection, *args)
+    def _read_one(self, work: Callable[..., T], *args: object) -> T:
+        """``work``, a single read, in SQLite's autocommit mode (no ``BEGIN``)."""
+        taken = self._take(write=False)
+        try:
+            connection = self._connection()
+            try:
+                return work(connection, *args)
+            except DBAPIError as error:
+                if database.is_busy(error):
+                    raise StorageBusy(f"the database is locked: {error}") from None
+                raise
+            finally:
+                if connection.in_transaction():  # begun by SQLAlchemy (watched)
+                    connection.rollback()
+        finally:
+            _release(taken)
 
     async def save_token(self, record: TokenRecord) -> None:
-        await self._attempt(lambda: self._run("write", database.save_token, record))
+        await self._attempt(lambda: self._write(database.save_token, record))
 
     async def find_token(self, token_id: str) -> TokenRecord | None:
         return await self._attempt(
-            lambda: self._run("single", database.find_token, token_id)
+            lambda: self._read_one(database.find_token, token_id)
         )
 
     async def list_tokens(self, tenant: str) -> list[TokenRecord]:
-        return await self._attempt(
-            lambda: self._run("read", database.list_tokens, tenant)
-        )
+        return await self._attempt(lambda: self._write(database.list_tokens, tenant))
 
     async def revoke_token(self, token_id: str) -> bool:
-        return await self._attempt(
-            lambda: self._run("write", database.revoke_token, token_id)
-        )
+        return await self._attempt(lambda: self._write(database.revoke_token, token_id))
 
     async def cursor_secret(self) -> bytes:
         """The storage's cursor key (read, or made, once per storage)."""
         storage = self.storage
         if storage._cursor_secret is None:
             storage._cursor_secret = await self._attempt(
-                lambda: self._run("write", database.cursor_secret)
+                lambda: self._write(database.cursor_secret)
             )
         return storage._cursor_secret
+
+
+def _release(locks: list[RLock]) -> None:
+    for lock in reversed(locks):
+        lock.release()
+
+
+@attrs.frozen
+class _Open:
+    """A transaction :meth:`SqliteOnLoop._begin` opened."""
+
+    connection: Connection
+    transaction: RootTransaction
+    locks: list[RLock]
+
+
+class _Session(AbstractAsyncContextManager[AsyncStorageSession]):
+    """``async with face.session(tenant)``: a :class:`~.session.SqlSession`
+    on the held connection, in a transaction of its own."""
+
+    __slots__ = ("_face", "_opened", "_session", "_tenant")
+
+    def __init__(self, face: SqliteOnLoop, tenant: str) -> None:
+        self._face = face
+        self._tenant = tenant
+
+    async def __aenter__(self) -> AsyncStorageSession:
+        self._opened = opened = await self._face._attempt(self._face._begin)
+        self._session = SqlSession(self._tenant, opened.connection)
+        return AwaitedSession(self._session)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        failed = kind is not None
+        if not failed:
+            try:
+                self._session.finish()
+            except BaseException:
+                self._face._end(self._opened, failed=True)
+                raise
+        self._face._end(self._opened, failed=failed)
