@@ -23,7 +23,9 @@ from sqlalchemy.exc import NoResultFound
 
 from test_storage_sql import POSTGRES_URL
 from test_storage_sql import postgres_schema
+from tomorro_scim.filter import compile_filter
 from tomorro_scim.storage import USER
+from tomorro_scim.storage import SearchQuery
 from tomorro_scim.storage import TokenRecord
 from tomorro_scim.storage.sql import SqlStorage
 from tomorro_scim.storage.sql import database
@@ -175,3 +177,57 @@ def test_only_fixed_statements_are_fixed() -> None:
     assert prepared.is_fixed(statements.token_by_id())
     assert not prepared.is_fixed(object())
     assert database.READ_ONLY  # the module the lookups run from imports cleanly
+
+
+def _update_of(storage: SqlStorage, tenant: str, user_id: str, **changes: Any) -> str:
+    """The ``UPDATE`` a read-then-replace of a user runs, as sent."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE scim_users") or "scim_users SET" in statement:
+            sent.append(statement)
+
+    event.listen(storage.engine, "before_cursor_execute", record)
+    try:
+        with storage.session(tenant) as session:
+            stored = session.get(USER, user_id)
+            assert stored is not None
+            document = dict(stored.document)
+            document.update(changes)
+            session.replace(USER, user_id, document)
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", record)
+    (update,) = sent
+    return update.split(" WHERE ")[0]
+
+
+def test_a_user_write_sets_only_the_columns_that_move(storage: SqlStorage) -> None:
+    """On SQLite, whose transaction holds the write lock since it read the
+    row, columns whose value stays are left out of the ``UPDATE`` (SQLite
+    rewrites every index on a column it sets); on PostgreSQL, where another
+    transaction may have written the row since, every column is set. Either
+    way, every filter column then answers for the new document."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with storage.session(tenant) as session:
+        user = session.create(
+            USER,
+            user_document("ada", displayName="Ada L", active=True, externalId="e-1"),
+        )
+    assignments = _update_of(storage, tenant, user.id, displayName="Ada Lovelace")
+    sqlite = storage.engine.dialect.name == "sqlite"
+    assert "display_name_key" in assignments
+    assert "modified_at" in assignments
+    assert ("user_name_key" in assignments) is not sqlite
+    assert ("external_id" in assignments) is not sqlite
+    with storage.session(tenant) as session:
+        for text in (
+            'displayName eq "Ada Lovelace"',
+            'userName eq "ada"',
+            "active eq true",
+        ):
+            found = session.search(USER, SearchQuery(filter=compile_filter(text, USER)))
+            assert [r.id for r in found.resources] == [user.id], text
+        gone = session.search(
+            USER, SearchQuery(filter=compile_filter('displayName eq "Ada L"', USER))
+        )
+        assert gone.total == 0

@@ -141,6 +141,8 @@ class Read:
     """The folded userName (displayName) the row holds."""
     emails: list[dict[str, Any]] | None = None
     """A user's ``scim_emails`` rows (:func:`.schema.email_rows`)."""
+    columns: dict[str, Any] | None = None
+    """A user's :data:`.statements.USER_COMPARED` columns as the row holds them."""
 
 
 class SessionBase:

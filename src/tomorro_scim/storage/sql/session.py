@@ -158,8 +158,13 @@ class SqlSession(SessionBase):
         email_rows: list[dict[str, Any]] | None,
     ) -> None:
         """Record what a write left in the row (see :class:`.search.Read`)."""
-        key = values["user_name_key" if resource_type == USER else "display_name_key"]
-        self._read[resource_type, resource_id] = Read(key, email_rows)
+        if resource_type == USER:
+            kept = {name: values[name] for name in statements.USER_COMPARED}
+            self._read[USER, resource_id] = Read(
+                values["user_name_key"], email_rows, kept
+            )
+        else:
+            self._read[GROUP, resource_id] = Read(values["display_name_key"])
 
     # -- reads --------------------------------------------------------------
 
@@ -191,7 +196,9 @@ class SqlSession(SessionBase):
         stored = _stored(USER, user)
         self._groups_of[user_id] = [_stored(GROUP, row) for row in rows[1:]]
         self._read[USER, user_id] = Read(
-            user.name_key, schema.email_rows(self.tenant, user_id, stored.document)
+            user.name_key,
+            schema.email_rows(self.tenant, user_id, stored.document),
+            {name: getattr(user, name) for name in statements.USER_COMPARED},
         )
         return stored
 
@@ -345,6 +352,19 @@ class SqlSession(SessionBase):
             # whether it happens, for the count of SCIM's users.
             current = self._current(resource_type, resource_id, expected_version, True)
             adopted = not current.managed
+        written = values
+        if self._sqlite and known is not None and known.columns is not None:
+            # Only columns whose value moves are set. On SQLite this
+            # transaction has held the write lock since before it read the
+            # row, so the row still holds what it read; on PostgreSQL another
+            # transaction may have changed it since, and every column is set
+            # so that the row stays the image of the document written.
+            kept = known.columns
+            values = {
+                name: value
+                for name, value in values.items()
+                if name not in kept or kept[name] != value
+            }
         if role is not None:
             values["role"] = role
         values[statements.ID] = resource_id
@@ -367,7 +387,7 @@ class SqlSession(SessionBase):
         if resource_type == USER:
             had = known.emails if known is not None else None
             rows = self._write_emails(resource_id, document, new=False, had=had)
-        self._remember(resource_type, resource_id, values, rows)
+        self._remember(resource_type, resource_id, written, rows)
         if adopted:
             self._count(resource_type, 1)
         return StoredResource(

@@ -15,6 +15,7 @@ build their statements per call and run through SQLAlchemy.
 from __future__ import annotations
 
 from typing import Any
+from typing import Final
 
 from sqlalchemy import BigInteger
 from sqlalchemy import ColumnElement
@@ -32,6 +33,7 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import literal_column
 from sqlalchemy import not_
+from sqlalchemy import null
 from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy import update
@@ -49,6 +51,26 @@ __all__ = ["resource_columns", "table"]
 
 TENANT = "p_tenant"
 ID = "p_id"
+
+USER_COMPARED: Final = (
+    "user_name",
+    "user_name_key",
+    "display_name",
+    "display_name_key",
+    "external_id",
+    "user_type_key",
+    "active",
+    "given_name_key",
+    "family_name_key",
+    "email_key",
+)
+"""A user's computed columns that a write sets only when their value moves.
+
+SQLite rewrites the entry of every index on a column an ``UPDATE`` sets,
+even to the value it had: leaving the unchanged ones out of a PATCH's
+``UPDATE`` halves its cost (measured on a table indexed as ``scim_users``,
+150 against 70 µs for the update and its commit). The timestamps are always
+set: ``modified_at`` moves on every write, and ``created_at`` is in no index."""
 
 
 def table(resource_type: str) -> Any:
@@ -141,12 +163,14 @@ def user_with_groups() -> CompoundSelect[Any]:
     """A user's row (``part`` 0) and its groups' rows (``part`` 1, in the
     order :func:`groups_of_user` gives), in one statement: rendering a user
     reads both. ``name_key`` is the user's folded userName (a group row's
-    displayName), which lets a write that keeps it skip the uniqueness read."""
+    displayName), which lets a write that keeps it skip the uniqueness read;
+    the user's :data:`USER_COMPARED` columns let it set only those that move."""
     user = select(
         literal_column("0").label("part"),
         literal_column("0").label("position"),
         *resource_columns(users),
         users.c.user_name_key.label("name_key"),
+        *(users.c[name] for name in USER_COMPARED),
     ).where(*_mine(users), schema.managed(users))
     group_rows = _memberships(
         members.c.user_id == bindparam(ID),
@@ -154,6 +178,7 @@ def user_with_groups() -> CompoundSelect[Any]:
         members.c.seq.label("position"),
         *resource_columns(groups),
         groups.c.display_name_key.label("name_key"),
+        *(null().label(name) for name in USER_COMPARED),
     )
     return union_all(user, group_rows).order_by(
         literal_column("part"), literal_column("position")
