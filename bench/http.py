@@ -17,9 +17,11 @@ own subprocess on a free 127.0.0.1 port, each under the same uvicorn settings
   are preloaded **through the service**: one in-process
   ``ScimService.handle(POST /Users)`` per user (validation, role map,
   uniqueness index, the same path an HTTP POST takes, minus the socket).
-  The adapter calls the memory storage on the event loop and runs the SQLite
-  one on its own worker threads (``--threads`` sets their most,
-  ``scim_app(service, threads=N)``; the adapter's default otherwise).
+  The adapter calls the memory storage on the event loop, and awaits the
+  SQLite one on the loop through its face for event loops
+  (``SqlStorage.on_event_loop()``), the default; ``--threads N`` runs it on
+  the adapter's thread pool instead (``scim_app(service, offload=True,
+  threads=N)``), to compare.
 * **peer**: scim2-server 0.8.3's ``ASGIApplication`` over
   ``AsyncInMemoryStorage(InMemoryStorage())`` with its default schemas,
   resource types and ServiceProviderConfig (``load_default_provider()``),
@@ -112,7 +114,6 @@ from urllib.parse import quote
 sys.path.append(_HERE)
 
 from _data import make_users
-from tomorro_scim.adapters.starlette import DEFAULT_THREADS
 
 HOST = "127.0.0.1"
 THREADS = 4
@@ -199,7 +200,11 @@ def _ours_app(
         if answer.status != 201:
             raise SystemExit(f"ours: preload failed {answer.status} {answer.body!r}")
         ids.append(answer.json()["id"])
-    scim = scim_app(service) if threads is None else scim_app(service, threads=threads)
+    scim = (
+        scim_app(service, offload=True, threads=threads)
+        if threads is not None and kind == "ours-sqlite"
+        else scim_app(service)
+    )
     app = Starlette(routes=[Mount(PREFIX[kind], app=scim)])
     return app, ids
 
@@ -764,8 +769,12 @@ def report(
         f"{datetime.now(UTC):%Y-%m-%d}, CPython {platform.python_version()},"
         f" {args.users:,} users, {args.runs} run(s), {THREADS} client threads,"
         f" one connection per request; the compound filter has"
-        f" {plan.complex_hits} hits; ours-sqlite runs on at most"
-        f" {args.threads or DEFAULT_THREADS} worker threads"
+        f" {plan.complex_hits} hits; ours-sqlite runs "
+        + (
+            f"on the adapter's thread pool of at most {args.threads} threads"
+            if args.threads
+            else "on the event loop (SqlStorage.on_event_loop)"
+        )
     )
     failures = sum(len(cell.errors) for cell in cells.values())
     missed = []
@@ -891,8 +900,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        help="ours-sqlite: the most worker threads of the adapter's pool"
-        " (scim_app(threads=N); default: the adapter's DEFAULT_THREADS)",
+        help="ours-sqlite: run it on the adapter's thread pool of at most N"
+        " threads (scim_app(offload=True, threads=N)) instead of the event loop",
     )
     parser.add_argument(
         "--quick",
