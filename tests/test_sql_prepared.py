@@ -21,8 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import NoResultFound
 
-from test_storage_sql import POSTGRES_URL
-from test_storage_sql import postgres_schema
+from test_storage_sql import each_sql_backend
 from tomorro_scim.filter import compile_filter
 from tomorro_scim.storage import USER
 from tomorro_scim.storage import SearchQuery
@@ -33,22 +32,12 @@ from tomorro_scim.storage.sql import prepared
 from tomorro_scim.storage.sql import statements
 from tomorro_scim.testing import user_document
 
-BACKENDS = ["sqlite", "postgresql"]
 
-
-@pytest.fixture(params=BACKENDS)
-def storage(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SqlStorage]:
-    if request.param == "sqlite":
-        made = SqlStorage(f"sqlite:///{tmp_path / 'prepared.db'}")
-        yield made
-        made.close()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set TOMORRO_SCIM_TEST_POSTGRES_URL to run on PostgreSQL")
-    with postgres_schema() as name:
-        made = SqlStorage(POSTGRES_URL, schema=name)
-        yield made
-        made.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStorage]:
+    yield from each_sql_backend(request.param, tmp_path_factory)
 
 
 def _both(
@@ -162,15 +151,19 @@ def test_one_compilation_per_parameter_set(storage: SqlStorage) -> None:
     """``touch_group`` sets ``last_modified`` only when given: each set of
     parameters compiles once, to its own statement."""
     statement = statements.touch_group()
+    plain = {"p_tenant": "t", "p_id": "g"}
+    dated = {**plain, "last_modified": "x", "modified_at": None}
     with storage._connection("read") as connection:
-        plain = prepared._compiled(statement, connection, ["p_tenant", "p_id"])
-        dated = prepared._compiled(
-            statement, connection, ["p_tenant", "p_id", "last_modified", "modified_at"]
+        first = prepared._compiled(statement, connection, plain)
+        with_dates = prepared._compiled(statement, connection, dated)
+        again = prepared._compiled(statement, connection, dict(plain))
+        reordered = prepared._compiled(
+            statement, connection, {"p_id": "g", "p_tenant": "t"}
         )
-        again = prepared._compiled(statement, connection, ["p_id", "p_tenant"])
-    assert plain is again
-    assert "last_modified" not in plain.sql
-    assert "last_modified" in dated.sql
+    assert first is again
+    assert reordered.sql == first.sql
+    assert "last_modified" not in first.sql
+    assert "last_modified" in with_dates.sql
 
 
 def test_only_fixed_statements_are_fixed() -> None:

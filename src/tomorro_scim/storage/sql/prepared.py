@@ -180,8 +180,11 @@ _COMPILED: Final[dict[tuple[Any, ...], _Compiled]] = {}
 
 
 def _compiled(
-    statement: Executable, connection: Connection, keys: Sequence[str]
+    statement: Executable, connection: Connection, given: Mapping[str, Any]
 ) -> _Compiled:
+    """``statement`` compiled for ``connection`` and the keys of ``given``
+    (in their order: a call site passes its keys in one order, and another
+    order only costs one more entry)."""
     dialect = connection.dialect
     mapping = connection.get_execution_options().get(_SCHEMA_MAP)
     key = (
@@ -189,11 +192,11 @@ def _compiled(
         dialect.name,
         dialect.driver,
         tuple(sorted(mapping.items(), key=repr)) if mapping else None,
-        tuple(sorted(keys)),
+        *given,
     )
     found = _COMPILED.get(key)
     if found is None:
-        found = _COMPILED[key] = _Compiled(statement, connection, sorted(keys))
+        found = _COMPILED[key] = _Compiled(statement, connection, sorted(given))
     return found
 
 
@@ -210,7 +213,7 @@ def _watched(connection: Connection) -> bool:
 def run(
     connection: Connection,
     statement: Executable,
-    parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    parameters: dict[str, Any] | Sequence[dict[str, Any]],
 ) -> Rows:
     """Run a :func:`fixed` statement on ``connection``'s DBAPI cursor, in
     its transaction; a list of parameter sets runs it once for each. (Through
@@ -218,11 +221,13 @@ def run(
     watched.)"""
     if _watched(connection):
         return connection.execute(statement, parameters)  # type: ignore[return-value]
-    many = not isinstance(parameters, Mapping)
-    sets = [parameters] if isinstance(parameters, Mapping) else parameters
+    many = not isinstance(parameters, dict)
+    sets: Sequence[dict[str, Any]] = (
+        [parameters] if isinstance(parameters, dict) else parameters
+    )
     if not sets:
         return Rows([], 0)
-    compiled = _compiled(statement, connection, list(sets[0]))
+    compiled = _compiled(statement, connection, sets[0])
     values = [compiled.parameters(given) for given in sets]
     raw = connection.connection.dbapi_connection
     assert raw is not None  # set while the connection is checked out

@@ -135,14 +135,32 @@ def _keyset_result(
 @attrs.frozen
 class Read:
     """What a transaction knows of a resource it read or wrote, for a later
-    write of it to skip statements whose outcome that already decides."""
+    write of it to skip statements whose outcome that already decides.
+
+    A user read by id keeps its ``row`` and derives the rest only when a
+    write asks (most reads are never followed by one)."""
 
     name_key: str | None
     """The folded userName (displayName) the row holds."""
-    emails: list[dict[str, Any]] | None = None
-    """A user's ``scim_emails`` rows (:func:`.schema.email_rows`)."""
-    columns: dict[str, Any] | None = None
-    """A user's :data:`.statements.USER_COMPARED` columns as the row holds them."""
+    written_emails: list[dict[str, Any]] | None = None
+    """A written user's ``scim_emails`` rows (:func:`.schema.email_rows`)."""
+    written_columns: dict[str, Any] | None = None
+    """A written user's :data:`.statements.USER_COMPARED` columns."""
+    row: Any = None
+    """The row a user was read from (:func:`.statements.user_with_groups`)."""
+
+    def emails(self, tenant: str, user_id: str) -> list[dict[str, Any]] | None:
+        """The user's ``scim_emails`` rows, if known."""
+        if self.row is None:
+            return self.written_emails
+        document = schema.decode_document(self.row.document, self.row.last_modified)
+        return schema.email_rows(tenant, user_id, document)
+
+    def columns(self) -> dict[str, Any] | None:
+        """The user's :data:`.statements.USER_COMPARED` columns, if known."""
+        if self.row is None:
+            return self.written_columns
+        return {name: getattr(self.row, name) for name in statements.USER_COMPARED}
 
 
 class SessionBase:

@@ -195,11 +195,7 @@ class SqlSession(SessionBase):
         user = rows[0]
         stored = _stored(USER, user)
         self._groups_of[user_id] = [_stored(GROUP, row) for row in rows[1:]]
-        self._read[USER, user_id] = Read(
-            user.name_key,
-            schema.email_rows(self.tenant, user_id, stored.document),
-            {name: getattr(user, name) for name in statements.USER_COMPARED},
-        )
+        self._read[USER, user_id] = Read(user.name_key, row=user)
         return stored
 
     def find_user_by_user_name(self, user_name: str) -> StoredResource | None:
@@ -353,13 +349,13 @@ class SqlSession(SessionBase):
             current = self._current(resource_type, resource_id, expected_version, True)
             adopted = not current.managed
         written = values
-        if self._sqlite and known is not None and known.columns is not None:
+        kept = known.columns() if self._sqlite and known is not None else None
+        if kept is not None:
             # Only columns whose value moves are set. On SQLite this
             # transaction has held the write lock since before it read the
             # row, so the row still holds what it read; on PostgreSQL another
             # transaction may have changed it since, and every column is set
             # so that the row stays the image of the document written.
-            kept = known.columns
             values = {
                 name: value
                 for name, value in values.items()
@@ -385,7 +381,7 @@ class SqlSession(SessionBase):
             )
         rows = None
         if resource_type == USER:
-            had = known.emails if known is not None else None
+            had = known.emails(self.tenant, resource_id) if known else None
             rows = self._write_emails(resource_id, document, new=False, had=had)
         self._remember(resource_type, resource_id, written, rows)
         if adopted:
