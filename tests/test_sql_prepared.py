@@ -23,6 +23,7 @@ from sqlalchemy.exc import NoResultFound
 
 from test_storage_sql import each_sql_backend
 from tomorro_scim.filter import compile_filter
+from tomorro_scim.storage import GROUP
 from tomorro_scim.storage import USER
 from tomorro_scim.storage import SearchQuery
 from tomorro_scim.storage import TokenRecord
@@ -30,6 +31,7 @@ from tomorro_scim.storage.sql import SqlStorage
 from tomorro_scim.storage.sql import database
 from tomorro_scim.storage.sql import prepared
 from tomorro_scim.storage.sql import statements
+from tomorro_scim.testing import group_document
 from tomorro_scim.testing import user_document
 
 
@@ -224,3 +226,42 @@ def test_a_user_write_sets_only_the_columns_that_move(storage: SqlStorage) -> No
             USER, SearchQuery(filter=compile_filter('displayName eq "Ada L"', USER))
         )
         assert gone.total == 0
+
+
+def test_a_users_match_query_reads_their_groups_in_the_same_statement(
+    storage: SqlStorage,
+) -> None:
+    """``userName eq`` (Entra's and Okta's match query) pages the users and
+    their groups in one statement, as a read by id does; rendering them asks
+    for nothing more, and the groups come in membership order."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with storage.session(tenant) as session:
+        ada = session.create(USER, user_document("ada"))
+        lone = session.create(USER, user_document("lone"))
+        first = session.create(GROUP, group_document("First"))
+        second = session.create(GROUP, group_document("Second"))
+        session.add_members(second.id, [ada.id])
+        session.add_members(first.id, [ada.id])
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    for user, expected in ((ada, [second.id, first.id]), (lone, [])):
+        name = user.document["userName"]
+        event.listen(storage.engine, "before_cursor_execute", record)
+        try:
+            with storage.session(tenant) as session:
+                found = session.search(
+                    USER,
+                    SearchQuery(filter=compile_filter(f'userName eq "{name}"', USER)),
+                )
+                groups = [g.id for g in session.user_groups(user.id)]
+        finally:
+            event.remove(storage.engine, "before_cursor_execute", record)
+        assert [r.id for r in found.resources] == [user.id]
+        assert found.total == 1
+        assert groups == expected
+        selects = [s for s in sent if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+        assert len(selects) == 1, selects
+        sent.clear()

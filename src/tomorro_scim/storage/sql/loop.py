@@ -2,10 +2,10 @@
 
 An async adapter given a synchronous storage runs each request on a worker
 thread, so the loop never waits on I/O. For SQLite that hop costs more than
-the request: measured through ``bench/http.py``, a GET by id took about
-1.6 to 1.9 ms of server CPU on worker threads against 0.7 ms on the loop,
-because the loop thread and the worker hand the GIL back and forth around
-every SQLite call. SQLite does not wait on a network: a statement runs in the
+the request: measured through ``bench/http.py`` on the same code, a GET by
+id took 1.12 ms of server CPU on worker threads against 0.57 ms on the
+loop, because the loop thread and the worker hand the GIL back and forth
+around every SQLite call. SQLite does not wait on a network: a statement runs in the
 calling thread, from the page cache, in microseconds. What it can wait for is
 a lock: the write lock, while another session or process writes.
 

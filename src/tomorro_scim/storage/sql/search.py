@@ -175,6 +175,8 @@ class SessionBase:
         self._listed_users: frozenset[str] = frozenset()
         """The users of the last page searched, whose groups load together."""
         self._listed_groups: dict[str, list[StoredResource]] | None = None
+        self._page_groups: dict[str, list[StoredResource]] | None = None
+        """The groups of a page's users, when the search read them with it."""
         self._groups_of: dict[str, list[StoredResource]] = {}
         """Users' groups as this transaction knows them (read with the user,
         or none for a user it created), until a write may change them."""
@@ -214,10 +216,12 @@ class SessionBase:
     # -- search -------------------------------------------------------------
 
     def search(self, resource_type: str, query: SearchQuery) -> SearchResult:
+        self._page_groups = None
         result = self._search(resource_type, query)
         if resource_type == USER:
             self._listed_users = frozenset(r.id for r in result.resources)
-            self._listed_groups = None
+            # Read with the page, or on the first ask (session.user_groups).
+            self._listed_groups, self._page_groups = self._page_groups, None
         return result
 
     def _search(self, resource_type: str, query: SearchQuery) -> SearchResult:
@@ -344,12 +348,15 @@ class SessionBase:
         """:meth:`_search_in_sql` for one ``eq`` on a column, with statements
         built once: an IdP's match query costs what a read by id does."""
         offset = max(0, query.start_index - 1)
-        rows = self._execute(
-            statements.search_equal(resource_type, found.column, found.selective),
-            p_value=found.value,
-            p_count=query.count,
-            p_offset=offset,
-        ).all()
+        if resource_type == USER:
+            rows = self._users_equal(found, query.count, offset)
+        else:
+            rows = self._execute(
+                statements.search_equal(resource_type, found.column, found.selective),
+                p_value=found.value,
+                p_count=query.count,
+                p_offset=offset,
+            ).all()
         if 0 < len(rows) < query.count or (offset == 0 and not rows):
             total = offset + len(rows)  # the page reached the end
         else:
@@ -391,6 +398,22 @@ class SessionBase:
         resources, last, more = _keyset_result(resource_type, query, rows)
         self._attach_members(resource_type, query, resources)
         return SearchResult(total=total, resources=resources, last=last, more=more)
+
+    def _users_equal(self, found: Equality, count: int, offset: int) -> list[Any]:
+        """The page of users :meth:`_search_equal` asks for; their groups,
+        read in the same statement, wait in ``_page_groups``."""
+        rows = self._execute(
+            statements.search_equal_with_groups(found.column, found.selective),
+            p_value=found.value,
+            p_count=count,
+            p_offset=offset,
+        ).all()
+        users = [row for row in rows if row.part == 0]
+        groups: dict[str, list[StoredResource]] = {row.id: [] for row in users}
+        for row in rows[len(users) :]:
+            groups[row.member_id].append(_stored(GROUP, row))
+        self._page_groups = groups
+        return users
 
     def _attach_members(
         self,
