@@ -31,8 +31,9 @@ def create_app(database: str, token: str) -> FastAPI:
     storage = SqlStorage(database)
     service = scim_service(storage, token, "fastapi example")
     app = FastAPI(title="tomorro-scim example")
-    # The storage blocks (SQLite), so the SCIM app runs each request in the
-    # thread pool; so does FastAPI for the plain ``def`` route below.
+    # SQLite's storage has a face for event loops: the SCIM app runs its
+    # statements on the loop and waits for SQLite's write lock without
+    # blocking it. FastAPI runs the plain ``def`` route below in its threads.
     app.mount("/scim/v2", scim_app(service))
 
     @app.get("/", response_class=HTMLResponse)
