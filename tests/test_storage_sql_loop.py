@@ -11,6 +11,7 @@ byte for byte as ``handle`` over the storage itself.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from pathlib import Path
@@ -344,4 +345,24 @@ def test_a_session_asked_not_to_wait_is_busy_at_once(tmp_path: Path) -> None:
         session.create(USER, user_document("after"))
     with storage.session("t") as session:
         assert session.find_user_by_user_name("after") is not None
+    storage.close()
+
+
+def test_a_face_dropped_unclosed_gives_its_connection_back(tmp_path: Path) -> None:
+    """The storage holds its faces weakly: one nobody uses any more returns
+    its connection to the pool when collected, quietly, instead of keeping
+    it checked out until the storage closes."""
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'dropped.db'}")
+    face = _face(storage)
+
+    async def write(face: SqliteOnLoop) -> None:
+        async with face.session("t") as session:
+            await session.create(USER, user_document("one"))
+
+    _run(write(face))
+    pool = storage.engine.pool
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
+    del face
+    gc.collect()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
     storage.close()

@@ -25,6 +25,7 @@ nothing async; only :mod:`.asyncio` does.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -135,7 +136,9 @@ class SqlStorage:
         # other processes still wait through the busy timeout.
         self._writer = threading.RLock() if self._sqlite else None
         self._busy_timeout_ms = int(sqlite_busy_timeout * 1000)
-        self._faces: list[SqliteOnLoop] = []
+        # Weakly: a face nobody uses any more gives its connection back as
+        # it goes; close() closes those still in use.
+        self._faces: weakref.WeakSet[SqliteOnLoop] = weakref.WeakSet()
         self._cursor_secret: bytes | None = None
 
         try:
@@ -158,9 +161,8 @@ class SqlStorage:
 
     def close(self) -> None:
         """Close the pooled connections, and those its faces for event loops hold."""
-        for face in self._faces:
+        for face in list(self._faces):
             face.close()
-        self._faces.clear()
         self._base_engine.dispose()
 
     # -- running statements -------------------------------------------------
@@ -252,7 +254,7 @@ class SqlStorage:
         if not self._sqlite:
             return None
         face = SqliteOnLoop(self)
-        self._faces.append(face)
+        self._faces.add(face)
         return face
 
     # -- host-app helpers ---------------------------------------------------

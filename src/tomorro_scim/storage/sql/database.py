@@ -55,8 +55,9 @@ __all__ = [
     "Mode",
     "StorageBusy",
     "StorageUnavailable",
+    "acquire",
     "add_app_resource",
-    "begin",
+    "as_storage_busy",
     "begin_transaction",
     "cannot_open",
     "check_synchronous",
@@ -109,11 +110,16 @@ class StorageBusy(RuntimeError):
 # -- taking a connection without waiting -------------------------------------------
 
 
-def take(stack: ExitStack, lock: threading.RLock, wait: bool) -> None:
-    """Acquire ``lock`` until ``stack`` closes; :class:`StorageBusy` if it
-    is held elsewhere and ``wait`` is false."""
+def acquire(lock: threading.RLock, wait: bool) -> None:
+    """Acquire ``lock``; :class:`StorageBusy` if it is held elsewhere and
+    ``wait`` is false."""
     if not lock.acquire(blocking=wait):
         raise StorageBusy("another session of this process holds the lock")
+
+
+def take(stack: ExitStack, lock: threading.RLock, wait: bool) -> None:
+    """:func:`acquire` ``lock`` until ``stack`` closes."""
+    acquire(lock, wait)
     stack.callback(lock.release)
 
 
@@ -146,20 +152,23 @@ def is_busy(error: BaseException) -> bool:
 def transaction(stack: ExitStack, connection: Connection, mode: Mode) -> Connection:
     """``connection`` in a transaction of ``mode`` until ``stack`` closes
     (committed if it closes normally): the execution options that choose
-    SQLite's ``BEGIN`` (or none), then :func:`begin`."""
+    SQLite's ``BEGIN`` (or none), then :func:`begin_transaction`."""
     if mode == "single" and connection.dialect.name == "sqlite":
         return connection.execution_options(**{SINGLE_READ: True, READ_ONLY: False})
     connection = connection.execution_options(
         **{READ_ONLY: mode != "write", SINGLE_READ: False}
     )
-    begin(stack, connection)
+    stack.enter_context(begin_transaction(connection))
     return connection
 
 
-def begin(stack: ExitStack, connection: Connection) -> None:
-    """Begin ``connection``'s transaction until ``stack`` closes (committed
-    if it closes normally); a lock that stops the ``BEGIN`` is :class:`StorageBusy`."""
-    stack.enter_context(begin_transaction(connection))
+def as_storage_busy(error: BaseException) -> StorageBusy | None:
+    """The :class:`StorageBusy` that ``error`` means when it is SQLite's
+    ``SQLITE_BUSY``/``SQLITE_LOCKED`` (a lock stopped the statement, which may
+    be tried again), else ``None``."""
+    if is_busy(error):
+        return StorageBusy(f"the database is locked: {error}")
+    return None
 
 
 def begin_transaction(connection: Connection) -> RootTransaction:
@@ -167,8 +176,9 @@ def begin_transaction(connection: Connection) -> RootTransaction:
     try:
         return connection.begin()
     except (DBAPIError, sqlite3.OperationalError) as error:
-        if is_busy(error):
-            raise StorageBusy(f"the database is locked: {error}") from None
+        busy = as_storage_busy(error)
+        if busy is not None:
+            raise busy from None
         raise
 
 

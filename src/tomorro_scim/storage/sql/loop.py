@@ -5,9 +5,10 @@ thread, so the loop never waits on I/O. For SQLite that hop costs more than
 the request: measured through ``bench/http.py`` on the same code, a GET by
 id took 1.12 ms of server CPU on worker threads against 0.57 ms on the
 loop, because the loop thread and the worker hand the GIL back and forth
-around every SQLite call. SQLite does not wait on a network: a statement runs in the
-calling thread, from the page cache, in microseconds. What it can wait for is
-a lock: the write lock, while another session or process writes.
+around every SQLite call. SQLite does not wait on a network: a statement
+runs in the calling thread, from the page cache, in microseconds. What it
+can wait for is a lock: the write lock, while another session or process
+writes.
 
 :class:`SqliteOnLoop` is the storage's face for an event loop
 (:meth:`SqlStorage.on_event_loop`): an
@@ -22,14 +23,16 @@ lock and every statement in it runs without waiting, so a session never
 suspends: no other request's transaction interleaves with it on the loop.
 
 What still holds the loop is the statements' own work: a filter that reads
-every user (``userName sw "a"`` over 10,000 users, about 20 ms) keeps the
-loop busy for that long, as it would keep the GIL busy on a thread.
+many rows (``bench/http.py``'s compound filter, about 10 ms over 10,000
+users) keeps the loop busy for that long, as it would keep the GIL busy on
+a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from threading import RLock
@@ -85,22 +88,26 @@ class SqliteOnLoop:
         self.storage = storage
         self._busy_timeout = storage._busy_timeout_ms / 1000
         self._held: Connection | None = None
+        self._give_back: Callable[[], object] = lambda: None
+        """Closes the held connection: :meth:`close`, or the garbage
+        collector when the face goes unclosed (a ``weakref.finalize``)."""
         self._open = False
         """A transaction of this face is open (it never suspends, so this is
         a guard, not a queue: a second one would wait like any lock)."""
 
     def close(self) -> None:
         """Give back the connection it holds (a later call takes a new one)."""
-        held, self._held = self._held, None
-        if held is not None:
-            held.close()
+        self._held = None
+        self._give_back()
 
     def _connection(self) -> Connection:
         held = self._held
         if held is None or held.closed or held.invalidated:
+            self.close()
             held = self.storage.engine.connect()
             database.set_busy_timeout(held, 0)
             self._held = held
+            self._give_back = weakref.finalize(self, held.close)
         return held
 
     async def _attempt(self, work: Callable[[], T]) -> T:
@@ -121,20 +128,25 @@ class SqliteOnLoop:
 
     def _take(self, write: bool) -> list[RLock]:
         """This process's locks a transaction needs (the SQLite writer's for
-        a write, the in-memory database's turn), each tried, not waited for."""
+        a write, the in-memory database's turn), each tried, not waited for.
+
+        A list released by :func:`_release` rather than an ``ExitStack``:
+        this runs twice per request, and measured in process an ``ExitStack``
+        here (with a generator-based context manager for the busy error)
+        made a GET about 10% slower."""
         if self._open:
             raise StorageBusy("a transaction of this event loop is open")
         storage = self.storage
-        wanted = [storage._writer] if write else []
-        wanted.append(storage._lock)
+        wanted = (storage._writer, storage._lock) if write else (storage._lock,)
         taken: list[RLock] = []
-        for lock in wanted:
-            if lock is None:
-                continue
-            if not lock.acquire(blocking=False):
-                _release(taken)
-                raise StorageBusy("another session of this process holds the lock")
-            taken.append(lock)
+        try:
+            for lock in wanted:
+                if lock is not None:
+                    database.acquire(lock, wait=False)
+                    taken.append(lock)
+        except StorageBusy:
+            _release(taken)
+            raise
         return taken
 
     def _begin(self) -> _Open:
@@ -142,13 +154,12 @@ class SqliteOnLoop:
         or :class:`StorageBusy` with nothing done."""
         taken = self._take(write=True)
         try:
-            connection = self._connection()
-            transaction = database.begin_transaction(connection)
+            transaction = database.begin_transaction(self._connection())
         except BaseException:
             _release(taken)
             raise
         self._open = True
-        return _Open(connection, transaction, taken)
+        return _Open(transaction, taken)
 
     def _end(self, opened: _Open, failed: bool) -> None:
         """Commit (or, ``failed``, roll back) what :meth:`_begin` opened."""
@@ -173,7 +184,7 @@ class SqliteOnLoop:
     def _write(self, work: Callable[..., T], *args: object) -> T:
         opened = self._begin()
         try:
-            result = work(opened.connection, *args)
+            result = work(opened.transaction.connection, *args)
         except BaseException:
             self._end(opened, failed=True)
             raise
@@ -188,8 +199,9 @@ class SqliteOnLoop:
             try:
                 return work(connection, *args)
             except DBAPIError as error:
-                if database.is_busy(error):
-                    raise StorageBusy(f"the database is locked: {error}") from None
+                busy = database.as_storage_busy(error)
+                if busy is not None:
+                    raise busy from None
                 raise
             finally:
                 if connection.in_transaction():  # begun by SQLAlchemy (watched)
@@ -228,9 +240,8 @@ def _release(locks: list[RLock]) -> None:
 
 @attrs.frozen
 class _Open:
-    """A transaction :meth:`SqliteOnLoop._begin` opened."""
+    """A transaction :meth:`SqliteOnLoop._begin` opened, and the locks it holds."""
 
-    connection: Connection
     transaction: RootTransaction
     locks: list[RLock]
 
@@ -247,7 +258,7 @@ class _Session(AbstractAsyncContextManager[AsyncStorageSession]):
 
     async def __aenter__(self) -> AsyncStorageSession:
         self._opened = opened = await self._face._attempt(self._face._begin)
-        self._session = SqlSession(self._tenant, opened.connection)
+        self._session = SqlSession(self._tenant, opened.transaction.connection)
         return AwaitedSession(self._session)
 
     async def __aexit__(

@@ -40,6 +40,7 @@ from typing import TypeVar
 from typing import cast
 
 from sqlalchemy import Connection
+from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.sql.dml import UpdateBase
@@ -59,15 +60,14 @@ _SCHEMA_MAP: Final = "schema_translate_map"
 def fixed(build: Callable[P, S]) -> Callable[P, S]:
     """Cache ``build`` (as :func:`functools.cache`) and mark what it builds
     as a fixed statement, which :func:`run` runs on the driver's cursor."""
-    cached = cast("Callable[P, S]", cache(build))
 
     @wraps(build)
     def built(*args: P.args, **kwargs: P.kwargs) -> S:
-        statement = cached(*args, **kwargs)
-        _FIXED.setdefault(id(statement), statement)
+        statement = build(*args, **kwargs)
+        _FIXED[id(statement)] = statement
         return statement
 
-    return built
+    return cast("Callable[P, S]", cache(built))
 
 
 def is_fixed(statement: object) -> bool:
@@ -109,10 +109,12 @@ class _Compiled:
     __slots__ = ("binds", "defaults", "names", "positional", "results", "row", "sql")
 
     def __init__(
-        self, statement: Any, connection: Connection, keys: Sequence[str]
+        self,
+        statement: Any,
+        dialect: Dialect,
+        mapping: Mapping[Any, Any] | None,
+        keys: Sequence[str],
     ) -> None:
-        dialect = connection.dialect
-        mapping = connection.get_execution_options().get(_SCHEMA_MAP)
         dml = isinstance(statement, UpdateBase)
         compiled = statement.compile(
             dialect=dialect,
@@ -196,7 +198,7 @@ def _compiled(
     )
     found = _COMPILED.get(key)
     if found is None:
-        found = _COMPILED[key] = _Compiled(statement, connection, sorted(given))
+        found = _COMPILED[key] = _Compiled(statement, dialect, mapping, sorted(given))
     return found
 
 
@@ -221,10 +223,8 @@ def run(
     watched.)"""
     if _watched(connection):
         return connection.execute(statement, parameters)  # type: ignore[return-value]
-    many = not isinstance(parameters, dict)
-    sets: Sequence[dict[str, Any]] = (
-        [parameters] if isinstance(parameters, dict) else parameters
-    )
+    sets = [parameters] if isinstance(parameters, dict) else parameters
+    many = sets is parameters
     if not sets:
         return Rows([], 0)
     compiled = _compiled(statement, connection, sets[0])
