@@ -3,10 +3,10 @@
 Run: ``python bench/http.py [--storage memory|sqlite|both] [--users 10000]
 [--requests 2000] [--runs 3] [--threads N] [--quick]``.
 
-One invocation starts one server per storage measured plus two, each in its
-own subprocess on a free 127.0.0.1 port, each under the same uvicorn settings
-(one worker, the asyncio loop and h11 that uvicorn picks here,
-``log_level="warning"``, ``access_log=False``):
+One invocation starts one server per storage measured plus two (three with
+SQLite), each in its own subprocess on a free 127.0.0.1 port, each under the
+same uvicorn settings (one worker, the asyncio loop and h11 that uvicorn
+picks here, ``log_level="warning"``, ``access_log=False``):
 
 * **ours-memory**, **ours-sqlite** (``--storage``, both by default): the app
   ``tomorro-scim serve`` builds, ``Starlette(routes=[Mount("/scim/v2",
@@ -32,11 +32,20 @@ own subprocess on a free 127.0.0.1 port, each under the same uvicorn settings
 * **ceiling**: a Starlette hello-world route (``/{path:path}``, GET, POST and
   PATCH, reads the body, answers a 17-byte JSON). It gets the very same
   requests as ours, so each scenario has its own ceiling.
+* **floor-sqlite**, when SQLite is measured: the ceiling's route plus only the
+  SQLite statements each request needs, on the same tables as ours-sqlite
+  (made by ``SqlStorage``, preloaded through the service as ours), straight
+  on the ``sqlite3`` driver, one commit per write, no SCIM work
+  (``bench/_sqlite_floor.py``). Ours runs these statements and more, so it
+  cannot beat the floor: where the floor is below half the ceiling, that
+  target is out of reach on these tables, and the report says so. The floor
+  answers well enough to pass ours' checks; it is not run on the compound
+  filter.
 
 Every SCIM server holds the same ``make_users(N)`` users (``bench/_data.py``;
 ``id`` and ``meta`` are stripped, each server makes its own).
 
-**Client.** The same for all three: 4 threads in this process, stdlib
+**Client.** The same for every server: 4 threads in this process, stdlib
 ``http.client``, one connection per request (``Connection: close``), a fixed
 request count per scenario, loopback only. Each request is timed from the
 connect to the last body byte. A scenario also stops taking new requests
@@ -66,10 +75,11 @@ the median req/s over the runs, the p50/p95 latency pooled over every run,
 and the ratios to scim2-server and to the ceiling: each ratio is taken
 between the windows of the same run (the servers of a run share the host's
 load of the moment), and the table shows the median of the per-run ratios,
-each run's listed below it. A second table gives each server's CPU time
-(user + system, read from ``/proc/<pid>/stat`` around each window) per
-request, median over runs: on a shared, busy host it moves much less than
-req/s. Every subprocess is killed by its pid at the end, also on error, and
+each run's listed below it; with SQLite, a table of the floor follows (its
+ratio to the ceiling, and ours-sqlite's to it). A last table gives each
+server's CPU time (user + system, read from ``/proc/<pid>/stat`` around each
+window) per request, median over runs: on a shared, busy host it moves much
+less than req/s. Every subprocess is killed by its pid at the end, also on error, and
 the temporary folder removed.
 
 Standard library + uvicorn, Starlette and scim2-server (the dev extras).
@@ -130,8 +140,15 @@ PAGE = 100
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STORAGES = ("memory", "sqlite")
 OURS = tuple(f"ours-{storage}" for storage in STORAGES)
-KINDS = (*OURS, "peer", "ceiling")
-PREFIX = {**dict.fromkeys(OURS, "/scim/v2"), "peer": "/v2", "ceiling": "/scim/v2"}
+FLOOR = "floor-sqlite"
+"""The SQLite floor (``bench/_sqlite_floor.py``), measured with ours-sqlite."""
+KINDS = (*OURS, "peer", "ceiling", FLOOR)
+PREFIX = {
+    **dict.fromkeys(OURS, "/scim/v2"),
+    "peer": "/v2",
+    "ceiling": "/scim/v2",
+    FLOOR: "/scim/v2",
+}
 SCENARIOS = ("get", "filter_eq", "patch", "post", "complex")
 LABELS = {
     "get": "GET /Users/{id}",
@@ -166,9 +183,6 @@ def _ours_app(
     from starlette.routing import Mount
 
     from tomorro_scim.adapters.starlette import scim_app
-    from tomorro_scim.auth import TokenManager
-    from tomorro_scim.http import ScimRequest
-    from tomorro_scim.service import ScimService
     from tomorro_scim.storage import Storage
     from tomorro_scim.storage.memory import MemoryStorage
 
@@ -179,13 +193,29 @@ def _ours_app(
         storage = SqlStorage(f"sqlite:///{workdir / kind}.db")
     else:
         storage = MemoryStorage()
+    service, ids = _preloaded(storage, users, f"http://{HOST}:{port}{PREFIX[kind]}")
+    scim = (
+        scim_app(service, offload=True, threads=threads)
+        if threads is not None and kind == "ours-sqlite"
+        else scim_app(service)
+    )
+    app = Starlette(routes=[Mount(PREFIX[kind], app=scim)])
+    return app, ids
+
+
+def _preloaded(storage: Any, users: list[Dict], base_url: str) -> tuple[Any, list[str]]:
+    """A service over ``storage`` holding ``users``, each POSTed through
+    ``ScimService.handle`` (with the benchmark's tenant and token), and their ids."""
+    from tomorro_scim.auth import TokenManager
+    from tomorro_scim.http import ScimRequest
+    from tomorro_scim.service import ScimService
+
     TokenManager(storage).issue(TENANT, "bench", token=TOKEN)
     service = ScimService(storage)
     headers = {
         "authorization": f"Bearer {TOKEN}",
         "content-type": "application/scim+json",
     }
-    base_url = f"http://{HOST}:{port}{PREFIX[kind]}"
     ids = []
     for user in users:
         answer = service.handle(
@@ -198,15 +228,23 @@ def _ours_app(
             )
         )
         if answer.status != 201:
-            raise SystemExit(f"ours: preload failed {answer.status} {answer.body!r}")
+            raise SystemExit(f"preload failed {answer.status} {answer.body!r}")
         ids.append(answer.json()["id"])
-    scim = (
-        scim_app(service, offload=True, threads=threads)
-        if threads is not None and kind == "ours-sqlite"
-        else scim_app(service)
-    )
-    app = Starlette(routes=[Mount(PREFIX[kind], app=scim)])
-    return app, ids
+    return service, ids
+
+
+def _floor_app(users: list[Dict], port: int, workdir: Path) -> tuple[Any, list[str]]:
+    """The SQLite floor, over tables ``SqlStorage`` made and filled as ours'."""
+    from _sqlite_floor import floor_app
+    from tomorro_scim.storage.sql import SqlStorage
+
+    database = workdir / f"{FLOOR}.db"
+    storage = SqlStorage(f"sqlite:///{database}")
+    try:
+        _, ids = _preloaded(storage, users, f"http://{HOST}:{port}{PREFIX[FLOOR]}")
+    finally:
+        storage.close()
+    return floor_app(str(database), TENANT, PREFIX[FLOOR]), ids
 
 
 def _peer_app(users: list[Dict]) -> tuple[Any, list[str]]:
@@ -259,6 +297,8 @@ def serve(
         app, ids = _ours_app(kind, users, port, ids_file.parent, threads)
     elif kind == "peer":
         app, ids = _peer_app(users)
+    elif kind == FLOOR:
+        app, ids = _floor_app(users, port, ids_file.parent)
     else:
         app, ids = _ceiling_app(), []
     loaded = time.perf_counter() - started
@@ -682,7 +722,8 @@ def _counts(args: argparse.Namespace, scenario: str, server: str) -> int:
 def run(args: argparse.Namespace) -> int:
     users = make_users(args.users)
     ours = OURS if args.storage == "both" else (f"ours-{args.storage}",)
-    kinds = (*ours, "peer", "ceiling")
+    floor = (FLOOR,) if "ours-sqlite" in ours else ()
+    kinds = (*ours, "peer", "ceiling", *floor)
     workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
     servers: list[Server] = []
     started = time.perf_counter()
@@ -717,7 +758,7 @@ def run(args: argparse.Namespace) -> int:
         cells = {(sc, sv): Cell() for sc in SCENARIOS for sv in kinds}
         # Warm-up, untimed: imports, caches, the peer's lazily built userName index.
         for scenario in SCENARIOS:
-            for kind in kinds:
+            for kind in _measured(kinds, scenario):
                 calls = make_calls(plan, kind, scenario, args.warmup, "w", 7)
                 warm = drive(by_kind[kind].port, calls, args.time_limit)
                 if warm.errors:
@@ -728,7 +769,7 @@ def run(args: argparse.Namespace) -> int:
             order = kinds[shift:] + kinds[:shift]
             for scenario in SCENARIOS:
                 seed = 1000 * r + SCENARIOS.index(scenario)
-                for kind in order:
+                for kind in _measured(order, scenario):
                     count = _counts(args, scenario, kind)
                     calls = make_calls(plan, kind, scenario, count, f"r{r}", seed)
                     pid = by_kind[kind].process.pid
@@ -747,6 +788,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop(servers)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measured(kinds: Sequence[str], scenario: str) -> list[str]:
+    """The servers a scenario runs on: all but the floor on the compound
+    filter, whose target is against the peer alone."""
+    return [k for k in kinds if not (k == FLOOR and scenario == "complex")]
 
 
 def _paired(a: Cell, b: Cell) -> list[float]:
@@ -777,7 +824,9 @@ def report(
         )
     )
     failures = sum(len(cell.errors) for cell in cells.values())
+    floor = (FLOOR,) if any(server == FLOOR for _, server in cells) else ()
     missed = []
+    below_floor = []
     for kind in plan.ours:
         storage = kind.removeprefix("ours-")
         print()
@@ -814,6 +863,11 @@ def report(
                 flag += f" (time-limited: {', '.join(short)})"
             if not met:
                 missed.append(f"{scenario} ({storage})")
+            if kind == "ours-sqlite" and floor and scenario != "complex":
+                floor_share = _median(_paired(cells[scenario, FLOOR], ceiling))
+                if floor_share < CEILING_TARGET:
+                    flag += f" (floor: {floor_share:.2f} of ceiling)"
+                    below_floor.append(scenario)
             print(
                 f"| {LABELS[scenario]} | {ours.rate:,.0f} | {ours.ms(0.5):.1f} / {ours.ms(0.95):.1f}"
                 f" | {peer.rate:,.1f} | {peer.ms(0.5):.1f} / {peer.ms(0.95):.1f}"
@@ -829,44 +883,91 @@ def report(
                 to_peer = " ".join(f"{x:.2f}" for x in _paired(ours, peer))
                 to_ceiling = " ".join(f"{x:.2f}" for x in _paired(ours, ceiling))
                 print(f"  {scenario}: {to_peer}; {to_ceiling}")
+        if kind == "ours-sqlite" and floor:
+            _report_floor(cells)
     print()
     print(
         "server CPU per request (user + system time of the server process,"
         " median over runs; less sensitive to a busy host than req/s):"
     )
     print()
-    header = " | ".join(f"{k} CPU ms/req" for k in (*plan.ours, "peer", "ceiling"))
+    servers = (*plan.ours, "peer", "ceiling", *floor)
+    header = " | ".join(f"{k} CPU ms/req" for k in servers)
     ratios = " | ".join(f"peer / {k}" for k in plan.ours)
     print(f"| scenario | {header} | {ratios} |")
-    print("|---|" + "---:|" * (len(plan.ours) * 2 + 2))
+    print("|---|" + "---:|" * (len(servers) + len(plan.ours)))
     for scenario in SCENARIOS:
         peer = cells[scenario, "peer"]
-        cpu = " | ".join(
-            f"{cells[scenario, k].cpu:.3f}" for k in (*plan.ours, "peer", "ceiling")
-        )
+        cpu = " | ".join(_cpu(cells[scenario, k]) for k in servers)
         ratio = " | ".join(
             f"{peer.cpu / cells[scenario, k].cpu:.2f}x" for k in plan.ours
         )
         print(f"| {LABELS[scenario]} | {cpu} | {ratio} |")
-    kinds = (*plan.ours, "peer", "ceiling")
     print()
     print("requests per server and scenario, summed over runs (done/planned):")
     for scenario in SCENARIOS:
         parts = ", ".join(
             f"{kind} {cells[scenario, kind].done}/{cells[scenario, kind].planned}"
-            for kind in kinds
+            for kind in _measured(servers, scenario)
         )
         print(f"  {scenario}: {parts}")
     if failures:
         print(f"\n{failures} failed checks; first ones:")
         for scenario in SCENARIOS:
-            for kind in kinds:
+            for kind in servers:
                 for problem in cells[scenario, kind].errors[:3]:
                     print(f"  {scenario} {kind}: {problem}")
     print(f"\ntargets missed: {', '.join(missed) if missed else 'none'}")
+    if below_floor:
+        print(
+            f"out of reach on SQLite (its floor is below {CEILING_TARGET:g} of the"
+            f" ceiling): {', '.join(below_floor)}"
+        )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"total time {elapsed:.0f} s; load average at the end {load}")
     return 1 if failures else 0
+
+
+def _cpu(cell: Cell) -> str:
+    return f"{cell.cpu:.3f}" if cell.cpu_ms else "—"
+
+
+def _report_floor(cells: dict[tuple[str, str], Cell]) -> None:
+    """The SQLite floor next to ours-sqlite and the ceiling."""
+    print()
+    print(
+        f"SQLite floor ({FLOOR}: the ceiling's route plus only the SQLite"
+        " statements, on the same tables; see bench/_sqlite_floor.py):"
+    )
+    print()
+    print(
+        "| scenario | floor req/s | floor / ceiling | ours-sqlite / floor"
+        " | floor CPU ms/req | ours-sqlite CPU ms/req |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for scenario in SCENARIOS:
+        if scenario == "complex":
+            continue
+        ours, ceiling, floor = (
+            cells[scenario, k] for k in ("ours-sqlite", "ceiling", FLOOR)
+        )
+        print(
+            f"| {LABELS[scenario]} | {floor.rate:,.0f}"
+            f" | {_median(_paired(floor, ceiling)):.2f}"
+            f" | {_median(_paired(ours, floor)):.2f}"
+            f" | {_cpu(floor)} | {_cpu(ours)} |"
+        )
+    print()
+    print("per-run ratios, floor / ceiling; ours-sqlite / floor (run order):")
+    for scenario in SCENARIOS:
+        if scenario == "complex":
+            continue
+        ours, ceiling, floor = (
+            cells[scenario, k] for k in ("ours-sqlite", "ceiling", FLOOR)
+        )
+        to_ceiling = " ".join(f"{x:.2f}" for x in _paired(floor, ceiling))
+        to_floor = " ".join(f"{x:.2f}" for x in _paired(ours, floor))
+        print(f"  {scenario}: {to_ceiling}; {to_floor}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
