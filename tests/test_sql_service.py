@@ -291,7 +291,9 @@ def test_each_request_kind_costs_its_round_trips_and_no_more(database: str) -> N
     lookup is one autocommit read (no BEGIN/COMMIT around it); a user is read
     with its groups in one statement, and so is a page of ``userName eq``; a PATCH that keeps the userName and the
     emails runs no uniqueness read and leaves ``scim_emails`` alone; a POST
-    reads no groups for the user it has just made."""
+    reads nothing before its insert, nor the groups of the user it has just
+    made; only a POST whose userName is taken looks for a user to adopt
+    (IDP-DIALECTS §9), in a second transaction."""
     storage = SqlStorage(database)
     token = TokenManager(storage).issue("acme", "Entra").token
     client = Client(ScimService(storage), token)
@@ -354,12 +356,28 @@ def test_each_request_kind_costs_its_round_trips_and_no_more(database: str) -> N
     assert run("POST", "/Users", _user("bob@contoso.com")) == [
         *token_read,
         "BEGIN IMMEDIATE",
-        "SELECT scim_users",
         "INSERT scim_sequences",
         "INSERT scim_users",
         "INSERT scim_emails",
         "INSERT scim_counts",
         "COMMIT",
+    ]
+    seen.clear()
+    taken = client("POST", "/Users", _user("BOB@contoso.com"))
+    assert taken.status == 409, taken.body
+    assert seen == [
+        *token_read,
+        "BEGIN IMMEDIATE",
+        "INSERT scim_sequences",
+        "INSERT scim_users",
+        "SELECT scim_users",  # which row holds the name or the id
+        "ROLLBACK",
+        "BEGIN IMMEDIATE",
+        "SELECT scim_users",  # a user the app made, to adopt?
+        "INSERT scim_sequences",
+        "INSERT scim_users",
+        "SELECT scim_users",
+        "ROLLBACK",
     ]
     storage.close()
 
@@ -446,3 +464,37 @@ def test_match_queries_page_and_count_like_any_filter(client: Client) -> None:
     group_id = client("POST", "/Groups", group).json()["id"]
     by_name = client("GET", "/Groups", query='filter=displayName eq "legal"').json()
     assert [r["id"] for r in by_name["Resources"]] == [group_id]
+
+
+def test_a_post_onto_an_app_made_user_adopts_it(database: str) -> None:
+    """IDP-DIALECTS §9 on SQL, where the POST first tries the insert and only
+    a taken userName sends it to look for the app's user: the user keeps its
+    id, becomes visible and counted once, and the event says it was adopted.
+    A second POST of the same name is then a plain 409."""
+    from tomorro_scim.events import EventBus
+    from tomorro_scim.events import UserCreated
+
+    storage = SqlStorage(database)
+    token = TokenManager(storage).issue("acme", "Entra").token
+    bus = EventBus()
+    created: list[UserCreated] = []
+    bus.subscribe(created.append, UserCreated)
+    client = Client(ScimService(storage, events=bus), token)
+    app_user = storage.add_app_user(
+        "acme", {"id": "app-7", "userName": "ada@contoso.com"}
+    )
+    assert client("GET", "/Users").json()["totalResults"] == 0
+
+    adopted = client("POST", "/Users", _user("ADA@contoso.com"))
+    assert adopted.status == 201, adopted.body
+    assert adopted.json()["id"] == app_user.id
+    listed = client("GET", "/Users").json()
+    assert listed["totalResults"] == 1
+    assert [u["id"] for u in listed["Resources"]] == [app_user.id]
+    assert [(e.resource_id, e.adopted) for e in created] == [(app_user.id, True)]
+
+    again = client("POST", "/Users", _user("ada@contoso.com"))
+    assert again.status == 409, again.body
+    assert client("GET", "/Users").json()["totalResults"] == 1
+    assert len(created) == 1
+    storage.close()

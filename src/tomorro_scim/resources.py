@@ -10,6 +10,7 @@ write, and the 200-or-204 answer to PATCH (IDP-DIALECTS §4.3).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import secrets
@@ -32,6 +33,7 @@ from .errors import MethodNotAllowed
 from .errors import NotFound
 from .errors import NotImplementedFeature
 from .errors import PreconditionFailed
+from .errors import Uniqueness
 from .events import Event
 from .events import EventBus
 from .events import GroupCreated
@@ -604,13 +606,51 @@ class ResourceHandlers:
         body: Any,
     ) -> ScimResponse:
         document, members = self._read(body, resource_type)
-        context = _Context(request, request_id, tenant)
         now = self._now()
+        attempt = functools.partial(
+            self._create,
+            request,
+            request_id,
+            tenant,
+            resource_type,
+            document,
+            members,
+            now,
+            self.id_factory(),
+        )
+        try:
+            return await attempt()
+        except Uniqueness:
+            if resource_type.name != USER or not self.settings.adopt_existing_users:
+                raise
+        # The userName is taken, perhaps by a user the app made, which this
+        # POST then links (IDP-DIALECTS §9). That is looked for only now, in a
+        # transaction of its own, so that creating a new user reads nothing first.
+        return await attempt(adopting=True)
+
+    async def _create(
+        self,
+        request: ScimRequest,
+        request_id: str,
+        tenant: str,
+        resource_type: ResourceType,
+        document: dict[str, Any],
+        members: list[str] | None,
+        now: str,
+        new_id: str,
+        *,
+        adopting: bool = False,
+    ) -> ScimResponse:
+        """One attempt at a POST, in one transaction (events published if it
+        commits): the new resource gets ``new_id``, an adopted user keeps its own."""
+        context = _Context(request, request_id, tenant)
         async with self.storage.session(tenant) as session:
             if resource_type.name == USER:
-                stored = await self._create_user(session, context, document, now)
+                stored = await self._create_user(
+                    session, context, document, now, new_id, adopting=adopting
+                )
             else:
-                document["id"] = self.id_factory()
+                document["id"] = new_id
                 document["meta"] = {
                     "resourceType": GROUP,
                     "created": now,
@@ -633,14 +673,18 @@ class ResourceHandlers:
         context: _Context,
         document: dict[str, Any],
         now: str,
+        new_id: str,
+        *,
+        adopting: bool,
     ) -> StoredResource:
-        existing = await session.find_user_by_user_name(document["userName"])
-        if (
-            existing is not None
-            and not existing.managed
-            and self.settings.adopt_existing_users
-        ):
-            # IDP-DIALECTS §9: link the user the app already has; its id stays.
+        """Create the user, or with ``adopting``, link the app-made user of
+        that userName if there is one."""
+        existing = (
+            await session.find_user_by_user_name(document["userName"])
+            if adopting
+            else None
+        )
+        if existing is not None and not existing.managed:
             document["id"] = existing.id
             created = (existing.document.get("meta") or {}).get("created", now)
             document["meta"] = {
@@ -656,7 +700,7 @@ class ResourceHandlers:
             )
             context.emit(UserCreated, stored.id, user=document, role=role, adopted=True)
             return stored
-        document["id"] = self.id_factory()
+        document["id"] = new_id
         document["meta"] = {"resourceType": USER, "created": now, "lastModified": now}
         role = await self._resolve_role(session, document.get("userType"), None)
         stored = await session.create(USER, document, role=role)
