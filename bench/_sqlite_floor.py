@@ -23,7 +23,7 @@ Per scenario (the statements ours runs, minus the token lookup):
   with every filter column; its email rows; the tenant's count; ``COMMIT``.
 
 The compound filter is not measured here (its target is against the peer
-only). Standard library + Starlette.
+only). Standard library + Starlette, and the service's default role table.
 """
 
 from __future__ import annotations
@@ -31,16 +31,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from tomorro_scim.roles import RoleMap
+
 __all__ = ["floor_app"]
 
-TENANT_COLUMNS = "tenant, id, seq, version, managed, role, document, last_modified,"
+RESOURCE_COLUMNS = "tenant, id, seq, version, managed, role, document, last_modified,"
 USER_COLUMNS = (
-    f"{TENANT_COLUMNS} user_name, user_name_key, display_name, display_name_key,"
+    f"{RESOURCE_COLUMNS} user_name, user_name_key, display_name, display_name_key,"
     " external_id, user_type_key, active, given_name_key, family_name_key,"
     " email_key, created_at, modified_at"
 )
@@ -62,18 +66,32 @@ INSERT_EMAILS = (
     "INSERT INTO scim_emails (tenant, user_id, position, value_key, type_key,"
     " is_primary) VALUES (?, ?, ?, ?, ?, ?)"
 )
+USER_BY_ID = "SELECT document FROM scim_users WHERE tenant = ? AND id = ?"
 PATCH_USER = (
     "UPDATE scim_users SET document = ?, version = version + 1, last_modified = ?,"
     " modified_at = ?, active = ?, given_name_key = ?, user_type_key = ?,"
     " role = ?, email_key = ? WHERE tenant = ? AND id = ?"
 )
-ROLES = {"admin": "Admin", "manager": "Manager", "user": "Contributor"}
+ROLES = {value: role.name for value, role in RoleMap.default().user_types}
+"""The service's default ``userType`` roles (its ``role`` column)."""
 
 
 def _now() -> tuple[str, str]:
     """``meta.lastModified`` and the ``modified_at`` column, for now."""
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%SZ"), now.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@contextmanager
+def _immediate(connection: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction (``BEGIN IMMEDIATE``), committed unless it raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _with_id(resource_id: str, document: str) -> bytes:
@@ -114,10 +132,7 @@ def floor_app(database: str, tenant: str, prefix: str) -> Any:
 
     async def get(request: Request) -> Response:
         resource_id = request.path_params["id"]
-        row = connection.execute(
-            "SELECT document FROM scim_users WHERE tenant = ? AND id = ?",
-            (tenant, resource_id),
-        ).fetchone()
+        row = connection.execute(USER_BY_ID, (tenant, resource_id)).fetchone()
         if row is None:
             return missing()
         return Response(_with_id(resource_id, row[0]), media_type=scim)
@@ -138,14 +153,9 @@ def floor_app(database: str, tenant: str, prefix: str) -> Any:
     async def patch(request: Request) -> Response:
         resource_id = request.path_params["id"]
         operations = json.loads(await request.body())["Operations"]
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            row = connection.execute(
-                "SELECT document FROM scim_users WHERE tenant = ? AND id = ?",
-                (tenant, resource_id),
-            ).fetchone()
+        with _immediate(connection):
+            row = connection.execute(USER_BY_ID, (tenant, resource_id)).fetchone()
             if row is None:
-                connection.execute("ROLLBACK")
                 return missing()
             document = json.loads(row[0])
             # Entra's four operations, in the benchmark's order.
@@ -178,10 +188,6 @@ def floor_app(database: str, tenant: str, prefix: str) -> Any:
                 (tenant, resource_id),
             )
             connection.executemany(INSERT_EMAILS, emails)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         return Response(_with_id(resource_id, text), media_type=scim)
 
     async def post(request: Request) -> Response:
@@ -192,8 +198,7 @@ def floor_app(database: str, tenant: str, prefix: str) -> Any:
         name = document.get("name") or {}
         emails = _email_rows(tenant, resource_id, document)
         user_type = str(document.get("userType") or "").lower()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(connection):
             (seq,) = connection.execute(NEXT_SEQ, (tenant,)).fetchone()
             connection.execute(
                 INSERT_USER,
@@ -222,10 +227,6 @@ def floor_app(database: str, tenant: str, prefix: str) -> Any:
             )
             connection.executemany(INSERT_EMAILS, emails)
             connection.execute(ADD_TO_COUNT, (tenant,))
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         return Response(_with_id(resource_id, text), status_code=201, media_type=scim)
 
     async def hello(request: Request) -> Response:

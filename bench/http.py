@@ -79,8 +79,8 @@ each run's listed below it; with SQLite, a table of the floor follows (its
 ratio to the ceiling, and ours-sqlite's to it). A last table gives each
 server's CPU time (user + system, read from ``/proc/<pid>/stat`` around each
 window) per request, median over runs: on a shared, busy host it moves much
-less than req/s. Every subprocess is killed by its pid at the end, also on error, and
-the temporary folder removed.
+less than req/s. Every subprocess is killed by its pid at the end, also on
+error, and the temporary folder removed.
 
 Standard library + uvicorn, Starlette and scim2-server (the dev extras).
 """
@@ -802,6 +802,11 @@ def _paired(a: Cell, b: Cell) -> list[float]:
     return [x / y if y else math.nan for x, y in zip(a.rates, b.rates, strict=True)]
 
 
+def _runs(ratios: Sequence[float]) -> str:
+    """Per-run ratios as the report lists them."""
+    return " ".join(f"{x:.2f}" for x in ratios)
+
+
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else math.nan
 
@@ -881,9 +886,8 @@ def report(
                 ours, peer, ceiling = (
                     cells[scenario, k] for k in (kind, "peer", "ceiling")
                 )
-                to_peer = " ".join(f"{x:.2f}" for x in _paired(ours, peer))
-                to_ceiling = " ".join(f"{x:.2f}" for x in _paired(ours, ceiling))
-                print(f"  {scenario}: {to_peer}; {to_ceiling}")
+                to_peer, to_ceiling = _paired(ours, peer), _paired(ours, ceiling)
+                print(f"  {scenario}: {_runs(to_peer)}; {_runs(to_ceiling)}")
         if kind == "ours-sqlite" and floor:
             _report_floor(cells)
     print()
@@ -945,10 +949,7 @@ def _report_floor(cells: dict[tuple[str, str], Cell]) -> None:
             f"| {LABELS[scenario]} | {floor.rate:,.0f} | {_median(to_ceiling):.2f}"
             f" | {_median(to_floor):.2f} | {_cpu(floor)} | {_cpu(ours)} |"
         )
-        per_run.append(
-            f"  {scenario}: {' '.join(f'{x:.2f}' for x in to_ceiling)};"
-            f" {' '.join(f'{x:.2f}' for x in to_floor)}"
-        )
+        per_run.append(f"  {scenario}: {_runs(to_ceiling)}; {_runs(to_floor)}")
     print()
     print(
         f"SQLite floor ({FLOOR}: the ceiling's route plus only the SQLite"
