@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from tomorro_scim.auth import TokenManager
+from tomorro_scim.events import EventBus
+from tomorro_scim.events import UserCreated
 from tomorro_scim.http import ScimRequest
 from tomorro_scim.http import ScimResponse
 from tomorro_scim.service import ScimService
@@ -471,9 +473,6 @@ def test_a_post_onto_an_app_made_user_adopts_it(database: str) -> None:
     a taken userName sends it to look for the app's user: the user keeps its
     id, becomes visible and counted once, and the event says it was adopted.
     A second POST of the same name is then a plain 409."""
-    from tomorro_scim.events import EventBus
-    from tomorro_scim.events import UserCreated
-
     storage = SqlStorage(database)
     token = TokenManager(storage).issue("acme", "Entra").token
     bus = EventBus()
