@@ -693,7 +693,9 @@ class Cell:
 
     def add(self, outcome: Outcome) -> None:
         self.rates.append(outcome.rate)
-        if outcome.done:
+        # /proc counts CPU in clock ticks (10 ms); a reading of zero ticks in a
+        # short run is below that resolution, not a measurement.
+        if outcome.done and outcome.cpu > 0:
             self.cpu_ms.append(outcome.cpu * 1000 / outcome.done)
         self.latencies += outcome.latencies
         self.errors += outcome.errors
@@ -904,9 +906,7 @@ def report(
     for scenario in SCENARIOS:
         peer = cells[scenario, "peer"]
         cpu = " | ".join(_cpu(cells[scenario, k]) for k in servers)
-        ratio = " | ".join(
-            f"{peer.cpu / cells[scenario, k].cpu:.2f}x" for k in plan.ours
-        )
+        ratio = " | ".join(_cpu_ratio(peer, cells[scenario, k]) for k in plan.ours)
         print(f"| {LABELS[scenario]} | {cpu} | {ratio} |")
     print()
     print("requests per server and scenario, summed over runs (done/planned):")
@@ -935,6 +935,12 @@ def report(
 
 def _cpu(cell: Cell) -> str:
     return f"{cell.cpu:.3f}" if cell.cpu_ms else "—"
+
+
+def _cpu_ratio(numerator: Cell, denominator: Cell) -> str:
+    if not (numerator.cpu_ms and denominator.cpu_ms):
+        return "—"
+    return f"{numerator.cpu / denominator.cpu:.2f}x"
 
 
 def _report_floor(cells: dict[tuple[str, str], Cell]) -> None:
