@@ -57,7 +57,6 @@ __all__ = [
     "StorageUnavailable",
     "acquire",
     "add_app_resource",
-    "as_storage_busy",
     "begin_transaction",
     "cannot_open",
     "check_synchronous",
@@ -71,6 +70,7 @@ __all__ = [
     "no_busy_wait",
     "no_driver",
     "parse_url",
+    "raise_if_busy",
     "revoke_token",
     "save_token",
     "set_busy_timeout",
@@ -162,13 +162,12 @@ def transaction(stack: ExitStack, connection: Connection, mode: Mode) -> Connect
     return connection
 
 
-def as_storage_busy(error: BaseException) -> StorageBusy | None:
-    """The :class:`StorageBusy` that ``error`` means when it is SQLite's
+def raise_if_busy(error: BaseException) -> None:
+    """Raise the :class:`StorageBusy` that ``error`` means when it is SQLite's
     ``SQLITE_BUSY``/``SQLITE_LOCKED`` (a lock stopped the statement, which may
-    be tried again), else ``None``."""
+    be tried again); else return, for the caller to re-raise ``error``."""
     if is_busy(error):
-        return StorageBusy(f"the database is locked: {error}")
-    return None
+        raise StorageBusy(f"the database is locked: {error}") from None
 
 
 def begin_transaction(connection: Connection) -> RootTransaction:
@@ -176,9 +175,7 @@ def begin_transaction(connection: Connection) -> RootTransaction:
     try:
         return connection.begin()
     except (DBAPIError, sqlite3.OperationalError) as error:
-        busy = as_storage_busy(error)
-        if busy is not None:
-            raise busy from None
+        raise_if_busy(error)
         raise
 
 

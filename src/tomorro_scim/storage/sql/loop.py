@@ -199,9 +199,7 @@ class SqliteOnLoop:
             try:
                 return work(connection, *args)
             except DBAPIError as error:
-                busy = database.as_storage_busy(error)
-                if busy is not None:
-                    raise busy from None
+                database.raise_if_busy(error)
                 raise
             finally:
                 if connection.in_transaction():  # begun by SQLAlchemy (watched)
