@@ -316,8 +316,8 @@ def test_a_face_closed_takes_a_new_connection(tmp_path: Path) -> None:
 
 
 def test_a_session_asked_not_to_wait_is_busy_at_once(tmp_path: Path) -> None:
-    """``SqlStorage.session(tenant, wait=False)``, the step the face retries:
-    StorageBusy before anything is done, whoever holds the lock."""
+    """``SqlStorage.session(tenant, wait=False)`` opens as the face's
+    transactions do: StorageBusy before anything is done, whoever holds the lock."""
     path = tmp_path / "nowait.db"
     storage = SqlStorage(f"sqlite:///{path}", sqlite_busy_timeout=5)
     holder, _ = _sqlite_writer_lock(path)

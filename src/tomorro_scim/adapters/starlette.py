@@ -301,7 +301,9 @@ def scim_app(
     """The ASGI app serving ``service``; mount it at the SCIM base path.
 
     ``offload`` forces (``True``) or avoids (``False``) the thread pool; by
-    default it is used unless the storage declares ``blocking = False``.
-    ``threads`` caps the pool's worker threads (see :class:`ScimApp`).
+    default a synchronous storage uses it unless it declares
+    ``blocking = False`` or has a face for event loops (SQLite's), and an
+    async storage never does. ``threads`` caps the pool's worker threads
+    (see :class:`ScimApp`).
     """
     return ScimApp(service, offload=offload, threads=threads)
